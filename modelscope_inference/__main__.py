@@ -1,0 +1,7 @@
+"""``python -m modelscope_inference``: the same as the ``modelscope-inference`` command."""
+
+import sys
+
+from modelscope_inference.cli import main
+
+sys.exit(main())

@@ -1,0 +1,214 @@
+"""Model families and what they can do, matched by pattern so new ids of a known family work.
+
+The service's ``/v1/models`` lists ids only, with no capabilities (reference:
+modelscope-api.md §1.5), and its catalogue churns (§4.8), so capabilities come from families.
+Unknown ids get safe defaults, and the service's answers correct them at run time: a
+thinking-mode 400 marks the id as a thinking model for the rest of the process.
+
+Example:
+    >>> info = lookup("Qwen/Qwen3-32B")
+    >>> info.thinking, info.tool_calling, info.context_window
+    ('hybrid', True, 131072)
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass, replace
+from typing import Literal
+
+ThinkingMode = Literal["none", "hybrid", "always"]
+ModelKind = Literal["chat", "vision", "embedding"]
+
+UNKNOWN_CONTEXT_WINDOW = 32_768
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a model id can do. ``known`` is False when no family matched (defaults apply).
+
+    Example:
+        >>> lookup("deepseek-ai/DeepSeek-R1-0528").thinking
+        'always'
+    """
+
+    id: str
+    family: str
+    kind: ModelKind = "chat"
+    tool_calling: bool = True
+    thinking: ThinkingMode = "none"
+    context_window: int = UNKNOWN_CONTEXT_WINDOW
+    max_output: int | None = None
+    embedding_dim: int | None = None
+    json_schema: bool = True
+    known: bool = True
+
+    @property
+    def is_chat(self) -> bool:
+        """True for chat and vision models (anything served by /chat/completions)."""
+        return self.kind != "embedding"
+
+    @property
+    def accepts_images(self) -> bool:
+        """True for vision models."""
+        return self.kind == "vision"
+
+
+@dataclass(frozen=True)
+class _Family:
+    name: str
+    pattern: re.Pattern[str]
+    kind: ModelKind = "chat"
+    tool_calling: bool = True
+    thinking: ThinkingMode = "none"
+    context_window: int = UNKNOWN_CONTEXT_WINDOW
+    max_output: int | None = None
+    embedding_dim: int | None = None
+
+
+def _family(name: str, pattern: str, **caps: object) -> _Family:
+    return _Family(name, re.compile(pattern, re.IGNORECASE), **caps)  # type: ignore[arg-type]
+
+
+# Ordered: the first match wins, so specific patterns come before general ones.
+# Context windows: LobeChat's model bank (reference: modelscope-api.md §4.8); 2507 Qwen3 models
+# and Qwen3-Coder per their model cards.
+FAMILIES: tuple[_Family, ...] = (
+    _family(
+        "qwen3-embedding",
+        r"^Qwen/Qwen3-Embedding-0\.6B",
+        kind="embedding",
+        tool_calling=False,
+        embedding_dim=1024,
+        context_window=32_768,
+    ),
+    _family(
+        "qwen3-embedding",
+        r"^Qwen/Qwen3-Embedding-4B",
+        kind="embedding",
+        tool_calling=False,
+        embedding_dim=2560,
+        context_window=32_768,
+    ),
+    _family(
+        "qwen3-embedding",
+        r"^Qwen/Qwen3-Embedding-8B",
+        kind="embedding",
+        tool_calling=False,
+        embedding_dim=4096,
+        context_window=32_768,
+    ),
+    _family(
+        "bge",
+        r"^(BAAI|AI-ModelScope)/bge-(large|m3)",
+        kind="embedding",
+        tool_calling=False,
+        embedding_dim=1024,
+        context_window=512,
+    ),
+    _family(
+        "bge",
+        r"^(BAAI|AI-ModelScope)/bge-base",
+        kind="embedding",
+        tool_calling=False,
+        embedding_dim=768,
+        context_window=512,
+    ),
+    _family(
+        "bge",
+        r"^(BAAI|AI-ModelScope)/bge-small",
+        kind="embedding",
+        tool_calling=False,
+        embedding_dim=512,
+        context_window=512,
+    ),
+    _family(
+        "qvq",
+        r"^Qwen/QVQ",
+        kind="vision",
+        thinking="always",
+        tool_calling=False,
+        context_window=32_768,
+    ),
+    _family(
+        "qwen3-vl-thinking",
+        r"^Qwen/Qwen3-VL-.*Thinking",
+        kind="vision",
+        thinking="always",
+        context_window=131_072,
+    ),
+    _family("qwen3-vl", r"^Qwen/Qwen3-VL-", kind="vision", context_window=131_072),
+    _family("qwen2.5-vl", r"^Qwen/Qwen2\.5-VL-", kind="vision", context_window=32_768),
+    _family(
+        "qwen3.5", r"^Qwen/Qwen3\.5-", kind="vision", thinking="hybrid", context_window=262_144
+    ),
+    _family(
+        "qwen3-thinking-2507", r"^Qwen/Qwen3-.*Thinking", thinking="always", context_window=262_144
+    ),
+    _family("qwen3-instruct-2507", r"^Qwen/Qwen3-.*Instruct", context_window=262_144),
+    _family("qwen3-coder", r"^Qwen/Qwen3-Coder", context_window=262_144),
+    _family("qwen3", r"^Qwen/Qwen3-\d", thinking="hybrid", context_window=131_072),
+    _family("qwq", r"^Qwen/QwQ", thinking="always", context_window=131_072),
+    _family("qwen2.5", r"^Qwen/Qwen2\.5-", context_window=32_768),
+    _family("deepseek-r1", r"^deepseek-ai/DeepSeek-R1", thinking="always", context_window=131_072),
+    _family("deepseek-v3", r"^deepseek-ai/DeepSeek-V\d", context_window=131_072),
+    _family("glm", r"^ZhipuAI/GLM-", context_window=131_072),
+    _family("kimi", r"^moonshotai/Kimi-", context_window=131_072),
+    _family("minimax", r"^MiniMax/MiniMax-", context_window=196_608),
+    _family("llama-4", r"^LLM-Research/Llama-4", kind="vision", context_window=131_072),
+    _family(
+        "aigc",
+        r"^(Qwen/Qwen-Image|Tongyi-MAI/|MAILAND/|black-forest-labs/)",
+        kind="chat",
+        tool_calling=False,
+    ),
+)
+
+_learned: dict[str, ThinkingMode] = {}
+_learned_lock = threading.Lock()
+
+
+def lookup(model_id: str) -> ModelInfo:
+    """Capabilities for ``model_id``: from its family, corrected by what the service taught us.
+
+    Example:
+        >>> lookup("Qwen/Qwen3-235B-A22B-Thinking-2507").thinking
+        'always'
+    """
+    info = _from_family(model_id)
+    learned = _learned.get(model_id)
+    return replace(info, thinking=learned) if learned else info
+
+
+def _from_family(model_id: str) -> ModelInfo:
+    for fam in FAMILIES:
+        if fam.pattern.search(model_id):
+            return ModelInfo(
+                id=model_id,
+                family=fam.name,
+                kind=fam.kind,
+                tool_calling=fam.tool_calling,
+                thinking=fam.thinking,
+                context_window=fam.context_window,
+                max_output=fam.max_output,
+                embedding_dim=fam.embedding_dim,
+            )
+    return ModelInfo(id=model_id, family="unknown", known=False)
+
+
+def learn_thinking(model_id: str, mode: ThinkingMode) -> None:
+    """Record, for this process, that the service treats ``model_id`` as a thinking model."""
+    with _learned_lock:
+        _learned[model_id] = mode
+
+
+def forget_learned() -> None:
+    """Drop run-time corrections (tests)."""
+    with _learned_lock:
+        _learned.clear()
+
+
+def looks_like_model_id(model_id: str) -> bool:
+    """API-Inference ids are namespaced repo ids, ``Org/Model`` (reference: §4.8)."""
+    return bool(re.fullmatch(r"[\w.-]+/[\w.+-]+", model_id))

@@ -1,0 +1,750 @@
+"""Chat completions: the rules both adapters share, as plain data in and plain data out.
+
+An adapter converts its framework's messages into OpenAI wire dicts, builds a
+:class:`ChatRequest`, and converts the :class:`ChatResult` or :class:`ChatDelta` stream back.
+Everything ModelScope-specific happens here, once:
+
+- thinking rules (reference: modelscope-api.md §4.1, user-needs.md §A.1–A.4): a non-streaming
+  call to a thinking-only model streams internally and aggregates; hybrid models get
+  ``enable_thinking: false`` unless thinking was asked for; a forced ``tool_choice`` is never
+  sent in thinking mode (§3.3); a thinking-mode 400 teaches the catalog and is corrected once;
+- quota pre-flight, and ``fallback_models`` on a model-scoped exhaustion (§A.5–A.7);
+- retries (one layer, :mod:`modelscope_inference.retry`), and a stream is retried only before
+  its first chunk reached the caller (§C.24).
+
+Example:
+    >>> client = ModelScopeClient.create(api_key=None)  # token from MODELSCOPE_API_KEY
+    >>> result = client.chat.complete(ChatRequest(model="Qwen/Qwen3-32B",
+    ...                                           messages=[{"role": "user", "content": "hi"}]))
+    >>> result.content
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import AsyncExitStack, ExitStack
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import httpx
+
+from modelscope_inference import catalog
+from modelscope_inference.errors import (
+    APIConnectionError,
+    InvalidResponseError,
+    QuotaExhaustedError,
+    StreamInterruptedError,
+    ThinkingModeError,
+)
+from modelscope_inference.messages import prepare_messages
+from modelscope_inference.quota import QuotaStatus, next_reset
+from modelscope_inference.retry import RetryPolicy
+from modelscope_inference.tools import (
+    ParsedToolCall,
+    ToolCallAccumulator,
+    ToolCallChunk,
+    parse_tool_calls,
+)
+from modelscope_inference.transport import EventStream, JSONResponse, Transport
+
+logger = logging.getLogger("modelscope_inference")
+
+CHAT_PATH = "/chat/completions"
+_FORCED_CHOICES = ("required", "any")
+
+
+# --- data -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """One chat call, framework-free. ``messages`` are OpenAI wire dicts; ``params`` holds
+    sampling options (``temperature``, ``max_tokens``, ``stop``, ``response_format``, …) and
+    any extra top-level body fields (``extra_body``).
+
+    Example:
+        >>> ChatRequest(model="Qwen/Qwen3-32B", messages=[{"role": "user", "content": "hi"}],
+        ...             params={"temperature": 0.2}, enable_thinking=False)
+    """
+
+    model: str
+    messages: Sequence[Mapping[str, Any]]
+    params: Mapping[str, Any] = field(default_factory=dict)
+    tools: Sequence[Mapping[str, Any]] | None = None
+    tool_choice: str | Mapping[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    enable_thinking: bool | None = None
+    thinking_budget: int | None = None
+    stream_usage: bool = True
+    fallback_models: Sequence[str] = ()
+    pass_back_reasoning: bool = False
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token counts as the service reported them; ``reasoning_tokens`` when it says so."""
+
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+    reasoning_tokens: int | None = None
+    cached_tokens: int | None = None
+
+    @classmethod
+    def from_wire(cls, usage: object) -> Usage | None:
+        """Parse an OpenAI ``usage`` object; None when absent or unusable."""
+        if not isinstance(usage, Mapping):
+            return None
+        prompt, completion = _int(usage.get("prompt_tokens")), _int(usage.get("completion_tokens"))
+        if prompt is None and completion is None:
+            return None
+        total = _int(usage.get("total_tokens"))
+        details = usage.get("completion_tokens_details")
+        prompt_details = usage.get("prompt_tokens_details")
+        return cls(
+            input_tokens=prompt or 0,
+            output_tokens=completion or 0,
+            total_tokens=total if total is not None else (prompt or 0) + (completion or 0),
+            reasoning_tokens=_int(details.get("reasoning_tokens"))
+            if isinstance(details, Mapping)
+            else None,
+            cached_tokens=_int(prompt_details.get("cached_tokens"))
+            if isinstance(prompt_details, Mapping)
+            else None,
+        )
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+@dataclass(frozen=True)
+class ChatChoice:
+    """One aggregated answer: text, reasoning (never mixed into the text), and tool calls."""
+
+    content: str
+    reasoning: str = ""
+    tool_calls: list[ParsedToolCall] = field(default_factory=list)
+    finish_reason: str | None = None
+    index: int = 0
+
+
+@dataclass(frozen=True)
+class ChatResult:
+    """A complete answer. ``model`` is the id that answered (a fallback, perhaps).
+
+    Example:
+        >>> result.content, result.reasoning, result.usage.output_tokens, result.quota
+    """
+
+    choices: list[ChatChoice]
+    model: str
+    id: str | None = None
+    request_id: str | None = None
+    usage: Usage | None = None
+    quota: QuotaStatus | None = None
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def first(self) -> ChatChoice:
+        """The first choice (the only one unless ``n`` > 1)."""
+        return self.choices[0] if self.choices else ChatChoice(content="")
+
+    @property
+    def content(self) -> str:
+        """The first choice's text."""
+        return self.first.content
+
+    @property
+    def reasoning(self) -> str:
+        """The first choice's reasoning."""
+        return self.first.reasoning
+
+
+@dataclass(frozen=True)
+class ChatDelta:
+    """One streamed piece. The stream ends with a ``done`` delta carrying the metadata
+    (finish reason, usage, model, ids, quota)."""
+
+    content: str = ""
+    reasoning: str = ""
+    tool_call_chunks: tuple[ToolCallChunk, ...] = ()
+    choice_index: int = 0
+    finish_reason: str | None = None
+    usage: Usage | None = None
+    model: str | None = None
+    id: str | None = None
+    request_id: str | None = None
+    quota: QuotaStatus | None = None
+    done: bool = False
+    warnings: tuple[str, ...] = ()
+
+
+# --- planning (pure) ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CallPlan:
+    """What will actually be sent for one model: the body, and whether to stream."""
+
+    model: str
+    body: dict[str, Any]
+    stream: bool
+    warnings: tuple[str, ...] = ()
+
+
+def normalize_tool_choice(choice: str | Mapping[str, Any] | None) -> str | dict[str, Any] | None:
+    """``"any"`` → ``"required"``; a bare tool name → the OpenAI object form."""
+    if choice is None or isinstance(choice, Mapping):
+        return dict(choice) if choice is not None else None
+    if choice == "any":
+        return "required"
+    if choice in ("auto", "none", "required"):
+        return choice
+    return {"type": "function", "function": {"name": choice}}
+
+
+def _is_forced(choice: str | dict[str, Any] | None) -> bool:
+    return choice in _FORCED_CHOICES or isinstance(choice, dict)
+
+
+def _thinking_settings(
+    info: catalog.ModelInfo, request: ChatRequest, *, want_stream: bool, forced_tools: bool
+) -> tuple[bool | None, bool]:
+    """Decide the ``enable_thinking`` value to send, and whether to stream."""
+    asked = request.enable_thinking
+    if info.thinking == "always":
+        return asked, True
+    if info.thinking == "hybrid":
+        if asked is True:
+            return True, True
+        if not want_stream or forced_tools:
+            # Hybrid models refuse non-streaming calls, and forced tool_choice, while thinking.
+            return False, want_stream
+        return asked, True
+    return asked, want_stream or asked is True
+
+
+def plan_call(request: ChatRequest, model: str, *, want_stream: bool) -> CallPlan:
+    """Build the request body for ``model`` under ModelScope's thinking rules.
+
+    Example:
+        >>> plan_call(ChatRequest(model="Qwen/Qwen3-32B", messages=msgs), "Qwen/Qwen3-32B",
+        ...           want_stream=False).body["enable_thinking"]
+        False
+    """
+    info = catalog.lookup(model)
+    tool_choice = normalize_tool_choice(request.tool_choice) if request.tools else None
+    enable, stream = _thinking_settings(
+        info, request, want_stream=want_stream, forced_tools=_is_forced(tool_choice)
+    )
+    thinking_on = (
+        info.thinking == "always"
+        or enable is True
+        or (enable is None and stream and info.thinking == "hybrid")
+    )
+    warnings: tuple[str, ...] = ()
+    if thinking_on and _is_forced(tool_choice):
+        warnings += (
+            f"{model} runs in thinking mode, which rejects a forced tool_choice "
+            f"({tool_choice!r}); sent tool_choice='auto' instead.",
+        )
+        tool_choice = "auto"
+    body: dict[str, Any] = {
+        "model": model,
+        "messages": prepare_messages(
+            request.messages, pass_back_reasoning=request.pass_back_reasoning
+        ),
+    }
+    body.update({k: v for k, v in request.params.items() if v is not None})
+    if request.tools:
+        body["tools"] = [dict(t) for t in request.tools]
+        if tool_choice is not None:
+            body["tool_choice"] = tool_choice
+        if request.parallel_tool_calls is not None:
+            body["parallel_tool_calls"] = request.parallel_tool_calls
+    # reference: modelscope-api.md §4.1, the thinking switches are top-level body fields.
+    if enable is not None:
+        body["enable_thinking"] = enable
+    if request.thinking_budget is not None and enable is not False:
+        body["thinking_budget"] = request.thinking_budget
+    body["stream"] = stream
+    if stream and request.stream_usage:
+        body["stream_options"] = {"include_usage": True}
+    return CallPlan(model=model, body=body, stream=stream, warnings=warnings)
+
+
+def learn_from_thinking_error(model: str, error: ThinkingModeError) -> bool:
+    """Teach the catalog what a thinking-mode 400 revealed; True when a re-plan may succeed."""
+    message = str(error).lower()
+    current = catalog.lookup(model).thinking
+    if "must be set to false" in message and current != "hybrid":
+        catalog.learn_thinking(model, "hybrid")
+        return True
+    if ("stream=false" in message or "stream mode" in message) and current != "always":
+        catalog.learn_thinking(model, "always")
+        return True
+    if "tool_choice" in message and current == "none":
+        catalog.learn_thinking(model, "hybrid")
+        return True
+    return False
+
+
+# --- parsing (pure) -------------------------------------------------------------------------
+
+
+def result_from_response(
+    response: JSONResponse, model: str, warnings: tuple[str, ...]
+) -> ChatResult:
+    """Turn a non-streamed ``chat.completion`` body into a :class:`ChatResult`."""
+    data = response.data
+    raw_choices = data.get("choices")
+    if not isinstance(raw_choices, list) or not raw_choices:
+        raise _invalid(response, model, "no choices in the answer")
+    choices = []
+    for position, raw in enumerate(raw_choices):
+        message = raw.get("message") if isinstance(raw, Mapping) else None
+        if not isinstance(message, Mapping):
+            raise _invalid(response, model, "a choice has no message")
+        index = raw.get("index") if isinstance(raw.get("index"), int) else position
+        choices.append(
+            ChatChoice(
+                content=_text(message.get("content")),
+                reasoning=_text(message.get("reasoning_content") or message.get("reasoning")),
+                tool_calls=parse_tool_calls(message.get("tool_calls")),
+                finish_reason=_str(raw.get("finish_reason")),
+                index=index,
+            )
+        )
+    return ChatResult(
+        choices=choices,
+        model=model,
+        id=_str(data.get("id")),
+        request_id=response.request_id,
+        usage=Usage.from_wire(data.get("usage")),
+        quota=response.quota,
+        warnings=warnings,
+    )
+
+
+def _text(value: object) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):  # some servers answer with content parts
+        return "".join(str(p.get("text", "")) for p in value if isinstance(p, Mapping))
+    return ""
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _invalid(response: JSONResponse, model: str, what: str) -> InvalidResponseError:
+    return InvalidResponseError(
+        f"ModelScope's answer could not be read ({what}; model {model!r}).",
+        response=httpx.Response(
+            response.status, headers=response.headers, request=httpx.Request("POST", CHAT_PATH)
+        ),
+        body=response.data,
+        model=model,
+    )
+
+
+@dataclass
+class _ChoiceState:
+    content: list[str] = field(default_factory=list)
+    reasoning: list[str] = field(default_factory=list)
+    tools: ToolCallAccumulator = field(default_factory=ToolCallAccumulator)
+    finish_reason: str | None = None
+
+
+class StreamState:
+    """Consumes ``chat.completion.chunk`` events; yields deltas and keeps the aggregate.
+
+    Pure (no I/O), shared by the sync and async paths. Tolerates ``choices: []`` or ``null``
+    chunks (reference: modelscope-api.md §4.4) and treats ``None`` and ``""`` alike (§A.3).
+    """
+
+    def __init__(self, model: str, warnings: tuple[str, ...] = ()) -> None:
+        self.model = model
+        self.warnings = warnings
+        self.id: str | None = None
+        self.usage: Usage | None = None
+        self.choices: dict[int, _ChoiceState] = {}
+        self.started = False
+
+    def consume(self, event: object) -> list[ChatDelta]:
+        """Deltas for one event (usually one; none for keep-alives and usage chunks)."""
+        if not isinstance(event, Mapping):
+            return []
+        if self.id is None and isinstance(event.get("id"), str):
+            self.id = event["id"]
+        usage = Usage.from_wire(event.get("usage"))
+        if usage is not None:
+            self.usage = usage
+        raw_choices = event.get("choices")
+        if not isinstance(raw_choices, list):
+            return []
+        deltas = []
+        for position, raw in enumerate(raw_choices):
+            if isinstance(raw, Mapping):
+                delta = self._consume_choice(raw, position)
+                if delta is not None:
+                    deltas.append(delta)
+        return deltas
+
+    def _consume_choice(self, raw: Mapping[str, Any], position: int) -> ChatDelta | None:
+        index = raw["index"] if isinstance(raw.get("index"), int) else position
+        state = self.choices.setdefault(index, _ChoiceState())
+        delta = raw.get("delta")
+        delta = delta if isinstance(delta, Mapping) else {}
+        content = _text(delta.get("content"))
+        reasoning = _text(delta.get("reasoning_content") or delta.get("reasoning"))
+        raw_tools = delta.get("tool_calls")
+        chunks = tuple(state.tools.add(raw_tools)) if isinstance(raw_tools, list) else ()
+        finish = _str(raw.get("finish_reason"))
+        if finish:
+            state.finish_reason = finish
+        if content:
+            state.content.append(content)
+        if reasoning:
+            state.reasoning.append(reasoning)
+        if not (content or reasoning or chunks):
+            return None
+        self.started = True
+        return ChatDelta(
+            content=content,
+            reasoning=reasoning,
+            tool_call_chunks=chunks,
+            choice_index=index,
+            model=self.model,
+        )
+
+    def final_delta(self, stream: EventStream) -> ChatDelta:
+        """The closing delta: finish reason, usage, ids and quota."""
+        first = self.choices.get(0)
+        return ChatDelta(
+            choice_index=0,
+            finish_reason=first.finish_reason if first else None,
+            usage=self.usage,
+            model=self.model,
+            id=self.id,
+            request_id=stream.request_id,
+            quota=stream.quota,
+            done=True,
+            warnings=self.warnings,
+        )
+
+    def result(self, stream: EventStream) -> ChatResult:
+        """The aggregate of everything consumed, as one :class:`ChatResult`."""
+        choices = [
+            ChatChoice(
+                content="".join(s.content),
+                reasoning="".join(s.reasoning),
+                tool_calls=s.tools.calls(),
+                finish_reason=s.finish_reason,
+                index=i,
+            )
+            for i, s in sorted(self.choices.items())
+        ]
+        return ChatResult(
+            choices=choices or [ChatChoice(content="")],
+            model=self.model,
+            id=self.id,
+            request_id=stream.request_id,
+            usage=self.usage,
+            quota=stream.quota,
+            warnings=self.warnings,
+        )
+
+    def interrupted(self, exc: Exception, request: httpx.Request) -> StreamInterruptedError:
+        """The error for a stream that broke after output reached the caller."""
+        first = self.choices.get(0, _ChoiceState())
+        text, reasoning = "".join(first.content), "".join(first.reasoning)
+        return StreamInterruptedError(
+            f"The stream from ModelScope broke after output began (model {self.model!r}, "
+            f"{len(text)} characters received); not retried, to avoid duplicating text. "
+            f"Cause: {exc}",
+            request=request,
+            model=self.model,
+            text=text,
+            reasoning=reasoning,
+            tool_calls=first.tools.fragments(),
+        )
+
+
+# --- execution ------------------------------------------------------------------------------
+
+
+def preflight_error(transport: Transport, model: str) -> QuotaExhaustedError | None:
+    """The error to raise without a request when ``model``'s quota is known to be spent."""
+    scope = transport.quota.spent_scope(model)
+    if scope is None:
+        return None
+    status = transport.quota.status(model)
+    resets_at = status.resets_at or next_reset(transport.quota.clock())
+    url = transport.settings.base_url + CHAT_PATH
+    response = httpx.Response(429, request=httpx.Request("POST", url))
+    limit = status.account_limit if scope == "account" else status.model_limit
+    return QuotaExhaustedError(
+        f"ModelScope {scope} daily quota for {model!r} is known to be exhausted (seen at "
+        f"{status.seen_at.isoformat() if status.seen_at else 'an earlier call'}); no request was "
+        f"sent. It resets at {resets_at.isoformat()}. "
+        + (
+            "Switch to another model (see fallback_models)."
+            if scope == "model"
+            else "Wait for the reset."
+        ),
+        response=response,
+        body=None,
+        scope=scope,
+        model=model,
+        limit=limit,
+        resets_at=resets_at,
+    )
+
+
+def _candidates(request: ChatRequest) -> list[str]:
+    seen: list[str] = []
+    for model in (request.model, *request.fallback_models):
+        if model not in seen:
+            seen.append(model)
+    return seen
+
+
+def _should_fall_back(exc: QuotaExhaustedError, model: str, remaining: list[str]) -> bool:
+    if exc.scope != "model" or not remaining:
+        return False
+    logger.warning(
+        "ModelScope model quota exhausted for %s; falling back to %s", model, remaining[0]
+    )
+    return True
+
+
+class ChatClient:
+    """Runs :class:`ChatRequest` s against one transport with one retry policy.
+
+    Example:
+        >>> for delta in client.chat.stream(request):
+        ...     print(delta.content, end="")
+    """
+
+    def __init__(self, transport: Transport, policy: RetryPolicy, *, preflight: bool = True):
+        self.transport = transport
+        self.policy = policy
+        self.preflight = preflight
+
+    def _check_preflight(self, model: str) -> None:
+        if self.preflight:
+            error = preflight_error(self.transport, model)
+            if error is not None:
+                raise error
+
+    # -- complete ----------------------------------------------------------------------------
+
+    def complete(self, request: ChatRequest) -> ChatResult:
+        """One answer, falling back across ``fallback_models`` on model-scoped exhaustion."""
+        candidates = _candidates(request)
+        for position, model in enumerate(candidates):
+            try:
+                return self._complete_model(request, model)
+            except QuotaExhaustedError as exc:
+                if not _should_fall_back(exc, model, candidates[position + 1 :]):
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def acomplete(self, request: ChatRequest) -> ChatResult:
+        """Async twin of :meth:`complete`."""
+        candidates = _candidates(request)
+        for position, model in enumerate(candidates):
+            try:
+                return await self._acomplete_model(request, model)
+            except QuotaExhaustedError as exc:
+                if not _should_fall_back(exc, model, candidates[position + 1 :]):
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _complete_model(self, request: ChatRequest, model: str) -> ChatResult:
+        self._check_preflight(model)
+        try:
+            return self._complete_plan(plan_call(request, model, want_stream=False))
+        except ThinkingModeError as exc:
+            if not learn_from_thinking_error(model, exc):
+                raise
+            return self._complete_plan(plan_call(request, model, want_stream=False))
+
+    async def _acomplete_model(self, request: ChatRequest, model: str) -> ChatResult:
+        self._check_preflight(model)
+        try:
+            return await self._acomplete_plan(plan_call(request, model, want_stream=False))
+        except ThinkingModeError as exc:
+            if not learn_from_thinking_error(model, exc):
+                raise
+            return await self._acomplete_plan(plan_call(request, model, want_stream=False))
+
+    def _complete_plan(self, plan: CallPlan) -> ChatResult:
+        _warn(plan.warnings)
+        for attempt in self.policy.retrying():
+            with attempt:
+                if not plan.stream:
+                    reply = self.transport.post(CHAT_PATH, plan.body, model=plan.model)
+                    return result_from_response(reply, plan.model, plan.warnings)
+                # Nothing reaches the caller until the end, so a broken internal stream is
+                # safe to retry.
+                with self.transport.stream(CHAT_PATH, plan.body, model=plan.model) as events:
+                    state = StreamState(plan.model, plan.warnings)
+                    for event in events:
+                        state.consume(event)
+                    return state.result(events)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _acomplete_plan(self, plan: CallPlan) -> ChatResult:
+        _warn(plan.warnings)
+        async for attempt in self.policy.async_retrying():
+            with attempt:
+                if not plan.stream:
+                    reply = await self.transport.apost(CHAT_PATH, plan.body, model=plan.model)
+                    return result_from_response(reply, plan.model, plan.warnings)
+                async with self.transport.astream(CHAT_PATH, plan.body, model=plan.model) as ev:
+                    state = StreamState(plan.model, plan.warnings)
+                    async for event in ev:
+                        state.consume(event)
+                    return state.result(ev)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # -- stream ------------------------------------------------------------------------------
+
+    def stream(self, request: ChatRequest) -> Iterator[ChatDelta]:
+        """Deltas as they arrive, then one ``done`` delta. Retried only before the first
+        output; a later break raises :class:`StreamInterruptedError` with the partial text."""
+        candidates = _candidates(request)
+        for position, model in enumerate(candidates):
+            try:
+                yield from self._stream_model(request, model)
+                return
+            except QuotaExhaustedError as exc:
+                if not _should_fall_back(exc, model, candidates[position + 1 :]):
+                    raise
+
+    async def astream(self, request: ChatRequest) -> AsyncIterator[ChatDelta]:
+        """Async twin of :meth:`stream`."""
+        candidates = _candidates(request)
+        for position, model in enumerate(candidates):
+            try:
+                async for delta in self._astream_model(request, model):
+                    yield delta
+                return
+            except QuotaExhaustedError as exc:
+                if not _should_fall_back(exc, model, candidates[position + 1 :]):
+                    raise
+
+    def _stream_model(self, request: ChatRequest, model: str) -> Iterator[ChatDelta]:
+        self._check_preflight(model)
+        plan = plan_call(request, model, want_stream=True)
+        _warn(plan.warnings)
+        with ExitStack() as stack:
+            try:
+                events, state, first, iterator = self._open_stream(plan, stack)
+            except ThinkingModeError as exc:
+                if not learn_from_thinking_error(model, exc):
+                    raise
+                plan = plan_call(request, model, want_stream=True)
+                events, state, first, iterator = self._open_stream(plan, stack)
+            yield from first
+            try:
+                for event in iterator:
+                    yield from state.consume(event)
+            except (APIConnectionError, InvalidResponseError) as exc:
+                raise state.interrupted(exc, events.response.request) from exc
+            yield state.final_delta(events)
+
+    def _open_stream(
+        self, plan: CallPlan, stack: ExitStack
+    ) -> tuple[EventStream, StreamState, list[ChatDelta], Iterator[Any]]:
+        """Open the stream and read up to the first output, retrying failures until then."""
+        for attempt in self.policy.retrying():
+            with attempt:
+                inner = ExitStack()
+                try:
+                    events = inner.enter_context(
+                        self.transport.stream(CHAT_PATH, plan.body, model=plan.model)
+                    )
+                    state = StreamState(plan.model, plan.warnings)
+                    iterator = iter(events)
+                    first = _read_until_output(iterator, state)
+                except BaseException:
+                    inner.close()
+                    raise
+                stack.push(inner)
+                return events, state, first, iterator
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _astream_model(self, request: ChatRequest, model: str) -> AsyncIterator[ChatDelta]:
+        self._check_preflight(model)
+        plan = plan_call(request, model, want_stream=True)
+        _warn(plan.warnings)
+        async with AsyncExitStack() as stack:
+            try:
+                events, state, first, it = await self._aopen_stream(plan, stack)
+            except ThinkingModeError as exc:
+                if not learn_from_thinking_error(model, exc):
+                    raise
+                plan = plan_call(request, model, want_stream=True)
+                events, state, first, it = await self._aopen_stream(plan, stack)
+            for delta in first:
+                yield delta
+            try:
+                async for event in it:
+                    for delta in state.consume(event):
+                        yield delta
+            except (APIConnectionError, InvalidResponseError) as exc:
+                raise state.interrupted(exc, events.response.request) from exc
+            yield state.final_delta(events)
+
+    async def _aopen_stream(
+        self, plan: CallPlan, stack: AsyncExitStack
+    ) -> tuple[EventStream, StreamState, list[ChatDelta], AsyncIterator[Any]]:
+        async for attempt in self.policy.async_retrying():
+            with attempt:
+                inner = AsyncExitStack()
+                try:
+                    events = await inner.enter_async_context(
+                        self.transport.astream(CHAT_PATH, plan.body, model=plan.model)
+                    )
+                    state = StreamState(plan.model, plan.warnings)
+                    iterator = events.__aiter__()
+                    first = await _aread_until_output(iterator, state)
+                except BaseException:
+                    await inner.aclose()
+                    raise
+                stack.push_async_exit(inner)
+                return events, state, first, iterator
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _read_until_output(events: Iterator[Any], state: StreamState) -> list[ChatDelta]:
+    """Consume events until one produces output (or the stream ends)."""
+    for event in events:
+        deltas = state.consume(event)
+        if deltas:
+            return deltas
+    return []
+
+
+async def _aread_until_output(events: AsyncIterator[Any], state: StreamState) -> list[ChatDelta]:
+    async for event in events:
+        deltas = state.consume(event)
+        if deltas:
+            return deltas
+    return []
+
+
+def _warn(warnings: tuple[str, ...]) -> None:
+    for message in warnings:
+        logger.warning(message)
+
+
+def with_model(request: ChatRequest, model: str) -> ChatRequest:
+    """A copy of ``request`` for another model (used by adapters' ``with_fallbacks`` helpers)."""
+    return replace(request, model=model)

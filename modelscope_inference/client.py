@@ -1,0 +1,94 @@
+"""The client factory: one call turns user options into a ready chat and embeddings client.
+
+Both adapters build their connection through :meth:`ModelScopeClient.create`, so settings,
+transport sharing, retry policy and quota tracking are decided in one place.
+
+Example:
+    >>> client = ModelScopeClient.create(api_key=None, base_url=None, max_retries=3)
+    >>> client.quota_status("Qwen/Qwen3-32B")
+    QuotaStatus(model='Qwen/Qwen3-32B', account_limit=None, ...)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from modelscope_inference.chat import ChatClient
+from modelscope_inference.embeddings import EmbeddingClient
+from modelscope_inference.quota import QuotaStatus
+from modelscope_inference.retry import RetryPolicy
+from modelscope_inference.settings import Settings
+from modelscope_inference.transport import Transport, get_transport
+
+
+@dataclass(frozen=True)
+class ModelScopeClient:
+    """Settings + shared transport + retry policy, with chat and embeddings on top.
+
+    Example:
+        >>> client = ModelScopeClient.create(api_key="ms-...", timeout=30)
+        >>> client.chat.complete(request).content
+    """
+
+    settings: Settings
+    transport: Transport
+    policy: RetryPolicy
+    chat: ChatClient
+    embeddings: EmbeddingClient
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        max_wait: float | None = None,
+        deadline: float | None = None,
+        preflight: bool = True,
+        default_headers: Mapping[str, str] | None = None,
+        http_client: httpx.Client | None = None,
+        async_http_client: httpx.AsyncClient | None = None,
+        policy: RetryPolicy | None = None,
+    ) -> ModelScopeClient:
+        """Resolve settings (raising :class:`ConfigurationError` early) and wire the parts."""
+        settings = Settings.resolve(
+            api_key=api_key,
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            max_wait=max_wait,
+            deadline=deadline,
+            preflight=preflight,
+            default_headers=default_headers,
+        )
+        transport = get_transport(
+            settings, http_client=http_client, async_http_client=async_http_client
+        )
+        policy = policy or RetryPolicy(
+            max_retries=settings.max_retries, max_wait=settings.max_wait, deadline=deadline
+        )
+        return cls(
+            settings=settings,
+            transport=transport,
+            policy=policy,
+            chat=ChatClient(transport, policy, preflight=preflight),
+            embeddings=EmbeddingClient(transport, policy, preflight=preflight),
+        )
+
+    def quota_status(self, model: str | None = None) -> QuotaStatus:
+        """The last-seen quota for the account (and ``model``), shared across instances."""
+        return self.transport.quota.status(model)
+
+    def list_models(self) -> list[dict[str, Any]]:
+        """The ids served by API-Inference (``GET /v1/models``; needs no valid token)."""
+        data = self.transport.get("/models").data.get("data")
+        return [m for m in data if isinstance(m, dict)] if isinstance(data, list) else []
+
+    def __repr__(self) -> str:
+        return f"ModelScopeClient({self.settings!r})"

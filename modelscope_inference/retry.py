@@ -1,0 +1,181 @@
+"""The one retry policy, as tenacity values: what to retry, how long to wait, when to stop.
+
+There is exactly one retry layer: the openai client underneath is built with
+``max_retries=0``, so ``max_retries=2`` means at most 3 requests (user-needs.md §C.23).
+
+Retried: connection errors, timeouts, 408, 409, 5xx, and transient 429s. Never retried:
+authentication, account binding, bad requests, unknown models, thinking-mode refusals, quota
+exhaustion (retrying a spent daily quota only burns time: user-needs.md §A.6), and streams that
+already yielded output (retrying would duplicate text: §C.24).
+
+Example:
+    >>> policy = RetryPolicy(max_retries=3, max_wait=20)
+    >>> for attempt in policy.retrying():
+    ...     with attempt:
+    ...         send()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import openai
+import tenacity
+from tenacity.wait import wait_base
+
+from modelscope_inference.errors import (
+    APIConnectionError,
+    APIStatusError,
+    ConfigurationError,
+    InvalidResponseError,
+    QuotaExhaustedError,
+    RateLimitError,
+    ServiceUnavailableError,
+    StreamInterruptedError,
+)
+from modelscope_inference.redaction import redact
+
+logger = logging.getLogger("modelscope_inference")
+
+RETRYABLE_STATUSES = frozenset({408, 409})
+BACKOFF_BASE = 0.5
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """The retry predicate: True only for failures that a later attempt may fix.
+
+    Example:
+        >>> is_retryable(quota_exhausted_error)
+        False
+    """
+    if isinstance(exc, (StreamInterruptedError, QuotaExhaustedError, ConfigurationError)):
+        return False
+    if isinstance(exc, InvalidResponseError):
+        return False
+    if isinstance(exc, (RateLimitError, ServiceUnavailableError)):
+        return True
+    if isinstance(exc, APIStatusError):
+        return exc.status_code in RETRYABLE_STATUSES or exc.status_code >= 500
+    return isinstance(exc, (APIConnectionError, openai.APIConnectionError))
+
+
+def retry_after_seconds(headers: Mapping[str, str], now: datetime | None = None) -> float | None:
+    """The server's advised wait: ``retry-after-ms``, or ``retry-after`` in seconds or as an
+    HTTP date. None when absent or unreadable.
+
+    Example:
+        >>> retry_after_seconds({"retry-after": "1"})
+        1.0
+    """
+    millis = headers.get("retry-after-ms")
+    if millis:
+        try:
+            return max(float(millis) / 1000.0, 0.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    current = now or datetime.now(timezone.utc)
+    return max((when - current).total_seconds(), 0.0)
+
+
+def advised_wait(exc: BaseException | None) -> float | None:
+    """The wait the failed answer asked for, if any."""
+    if isinstance(exc, RateLimitError) and exc.retry_after is not None:
+        return exc.retry_after
+    if isinstance(exc, openai.APIStatusError):
+        return retry_after_seconds(exc.response.headers)
+    return None
+
+
+@dataclass(frozen=True)
+class WaitRetryAfterOrBackoff(wait_base):
+    """Wait what ``Retry-After`` says; otherwise exponential backoff with full jitter; capped.
+
+    Example:
+        >>> wait = WaitRetryAfterOrBackoff(max_wait=30)
+    """
+
+    max_wait: float = 60.0
+    base: float = BACKOFF_BASE
+    rng: Callable[[float, float], float] = field(default=random.uniform)
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> float:
+        outcome = retry_state.outcome
+        exc = outcome.exception() if outcome is not None else None
+        advised = advised_wait(exc)
+        if advised is not None:
+            return min(advised, self.max_wait)
+        ceiling = min(self.max_wait, self.base * 2 ** (retry_state.attempt_number - 1))
+        return self.rng(0.0, ceiling)
+
+
+def _log_retry(retry_state: tenacity.RetryCallState) -> None:
+    outcome = retry_state.outcome
+    exc = outcome.exception() if outcome is not None else None
+    wait = retry_state.next_action.sleep if retry_state.next_action else 0.0
+    reason = redact(f"{type(exc).__name__}: {exc}") if exc else "unknown"
+    logger.warning(
+        "ModelScope request failed (attempt %d), retrying in %.2f s: %s",
+        retry_state.attempt_number,
+        wait,
+        reason,
+    )
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """``max_retries`` extra attempts at most, waits capped at ``max_wait``, and an optional
+    total ``deadline`` in seconds. ``sleep``/``async_sleep`` are injectable for tests.
+
+    Example:
+        >>> policy = RetryPolicy(max_retries=2)
+        >>> policy.retrying()(send_request)
+    """
+
+    max_retries: int = 2
+    max_wait: float = 60.0
+    deadline: float | None = None
+    sleep: Callable[[float], None] = time.sleep
+    async_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+
+    def _stop(self) -> tenacity.stop.stop_base:
+        stop: tenacity.stop.stop_base = tenacity.stop_after_attempt(self.max_retries + 1)
+        if self.deadline is not None:
+            stop = stop | tenacity.stop_before_delay(self.deadline)
+        return stop
+
+    def _common(self) -> dict[str, object]:
+        return {
+            "retry": tenacity.retry_if_exception(is_retryable),
+            "wait": WaitRetryAfterOrBackoff(max_wait=self.max_wait),
+            "stop": self._stop(),
+            "before_sleep": _log_retry,
+            "reraise": True,
+        }
+
+    def retrying(self) -> tenacity.Retrying:
+        """A fresh synchronous tenacity controller for one logical call."""
+        return tenacity.Retrying(sleep=self.sleep, **self._common())  # type: ignore[arg-type]
+
+    def async_retrying(self) -> tenacity.AsyncRetrying:
+        """A fresh asynchronous tenacity controller for one logical call."""
+        return tenacity.AsyncRetrying(sleep=self.async_sleep, **self._common())  # type: ignore[arg-type]

@@ -1,0 +1,161 @@
+"""Where the token and the base URL come from, and the checks that keep them safe.
+
+Resolution order (reference: modelscope-api.md §2 "Environment variable names seen", §7):
+token from the argument, then ``MODELSCOPE_API_KEY``, ``MODELSCOPE_SDK_TOKEN``,
+``MODELSCOPE_API_TOKEN``; base URL from the argument, then ``MODELSCOPE_BASE_URL``,
+``MODELSCOPE_API_BASE``, then the default. ``OPENAI_*`` variables are never read: a stale
+OpenAI key must not be sent to ModelScope (user-needs.md §A.11).
+
+Example:
+    >>> settings = Settings.resolve(api_key=None, base_url=None)  # from the environment
+    >>> settings.base_url
+    'https://api-inference.modelscope.cn/v1'
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from modelscope_inference.errors import TOKEN_PAGE, ConfigurationError
+from modelscope_inference.redaction import mask_token, register_secret
+
+DEFAULT_BASE_URL = "https://api-inference.modelscope.cn/v1"
+INTERNATIONAL_BASE_URL = "https://api-inference.modelscope.ai/v1"
+TOKEN_ENV_VARS = ("MODELSCOPE_API_KEY", "MODELSCOPE_SDK_TOKEN", "MODELSCOPE_API_TOKEN")
+BASE_URL_ENV_VARS = ("MODELSCOPE_BASE_URL", "MODELSCOPE_API_BASE")
+DEFAULT_TIMEOUT = 60.0
+DEFAULT_MAX_RETRIES = 2
+_ENDPOINT_SUFFIXES = ("/chat/completions", "/completions", "/embeddings", "/models")
+
+
+def resolve_api_key(explicit: str | None, environ: Mapping[str, str] | None = None) -> str:
+    """The token: ``explicit``, else the first ``MODELSCOPE_*`` variable that is set.
+
+    Raises :class:`ConfigurationError` naming ``MODELSCOPE_API_KEY`` and the token page.
+
+    Example:
+        >>> resolve_api_key("ms-xxxx")
+        'ms-xxxx'
+    """
+    env = os.environ if environ is None else environ
+    candidates = [explicit, *(env.get(name) for name in TOKEN_ENV_VARS)]
+    for candidate in candidates:
+        if candidate and candidate.strip():
+            token = candidate.strip()
+            register_secret(token)
+            return token
+    raise ConfigurationError(
+        "No ModelScope token found. Pass api_key=... or set MODELSCOPE_API_KEY "
+        f"(MODELSCOPE_SDK_TOKEN also works). Create a token at {TOKEN_PAGE}; the account must "
+        "be bound to Alibaba Cloud. OPENAI_API_KEY is deliberately not used."
+    )
+
+
+def resolve_base_url(explicit: str | None, environ: Mapping[str, str] | None = None) -> str:
+    """The base URL without a trailing slash; refuses endpoint URLs and malformed ones.
+
+    Example:
+        >>> resolve_base_url("https://api-inference.modelscope.ai/v1/")
+        'https://api-inference.modelscope.ai/v1'
+    """
+    env = os.environ if environ is None else environ
+    raw = explicit or next((env[n] for n in BASE_URL_ENV_VARS if env.get(n)), DEFAULT_BASE_URL)
+    url = raw.strip().rstrip("/")
+    for suffix in _ENDPOINT_SUFFIXES:
+        if url.endswith(suffix):
+            raise ConfigurationError(
+                f"base_url {url!r} ends in {suffix!r}: pass the API root instead, e.g. "
+                f"{url[: -len(suffix)]!r} (the default is {DEFAULT_BASE_URL!r})."
+            )
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(
+            f"base_url {url!r} is not an http(s) URL; use e.g. {DEFAULT_BASE_URL!r}."
+        )
+    return url
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost and 127.0.0.0/8 or ::1 literals."""
+    if host.lower() in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_transport_security(base_url: str) -> None:
+    """Refuse to send a bearer token over plain http to anything but loopback."""
+    parts = urlsplit(base_url)
+    if parts.scheme == "http" and not is_loopback(parts.hostname or ""):
+        raise ConfigurationError(
+            f"Refusing to send the ModelScope token over plain http to {parts.hostname!r}. "
+            "Use https, or a loopback address (http://127.0.0.1:...) for a local simulator."
+        )
+
+
+@dataclass(frozen=True)
+class Settings:
+    """A resolved, validated client configuration. The token is hidden from ``repr``.
+
+    Example:
+        >>> Settings.resolve(api_key="ms-xxx", base_url="http://127.0.0.1:8000/v1", timeout=5)
+        Settings(base_url='http://127.0.0.1:8000/v1', token='ms-xx***', timeout=5.0, ...)
+    """
+
+    api_key: str = field(repr=False)
+    base_url: str = DEFAULT_BASE_URL
+    timeout: float = DEFAULT_TIMEOUT
+    max_retries: int = DEFAULT_MAX_RETRIES
+    max_wait: float = 60.0
+    deadline: float | None = None
+    preflight: bool = True
+    default_headers: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def resolve(
+        cls,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        max_wait: float | None = None,
+        deadline: float | None = None,
+        preflight: bool = True,
+        default_headers: Mapping[str, str] | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> Settings:
+        """Resolve from arguments and the environment, then validate."""
+        url = resolve_base_url(base_url, environ)
+        check_transport_security(url)
+        if max_retries is not None and max_retries < 0:
+            raise ConfigurationError(f"max_retries must be >= 0, got {max_retries}.")
+        if timeout is not None and timeout <= 0:
+            raise ConfigurationError(f"timeout must be > 0 seconds, got {timeout}.")
+        return cls(
+            api_key=resolve_api_key(api_key, environ),
+            base_url=url,
+            timeout=float(timeout) if timeout is not None else DEFAULT_TIMEOUT,
+            max_retries=DEFAULT_MAX_RETRIES if max_retries is None else max_retries,
+            max_wait=60.0 if max_wait is None else float(max_wait),
+            deadline=deadline,
+            preflight=preflight,
+            default_headers=tuple(sorted((default_headers or {}).items())),
+        )
+
+    @property
+    def masked_token(self) -> str:
+        """The token as safe to show: ``ms-ab***``."""
+        return mask_token(self.api_key)
+
+    def __repr__(self) -> str:
+        return (
+            f"Settings(base_url={self.base_url!r}, token={self.masked_token!r}, "
+            f"timeout={self.timeout}, max_retries={self.max_retries})"
+        )

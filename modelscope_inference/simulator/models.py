@@ -1,0 +1,143 @@
+"""The catalog of simulated models: which ids exist and what each kind accepts.
+
+The simulator serves a fixed set of ModelScope ids, one or more per kind of model the real
+API-Inference service exposes (reference: modelscope-api.md §1.5, §4.1, §4.7, §4.8):
+
+>>> from modelscope_inference.simulator.models import DEFAULT_MODELS, ModelKind
+>>> [m.id for m in DEFAULT_MODELS if m.kind is ModelKind.EMBEDDING][0]
+'Qwen/Qwen3-Embedding-0.6B'
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import Enum
+
+__all__ = [
+    "DEFAULT_MODELS",
+    "ModelKind",
+    "ModelSpec",
+    "build_catalog",
+    "classify_model_id",
+]
+
+_CREATED = 1_735_660_800  # 2025-01-01T00:00:00+08:00, a fixed "created" for /v1/models
+
+
+class ModelKind(str, Enum):
+    """What a simulated model does, which decides the rules the simulator applies to it.
+
+    >>> ModelKind.HYBRID.value
+    'hybrid'
+    """
+
+    CHAT = "chat"
+    """Plain chat model with tool calling; never thinks."""
+    HYBRID = "hybrid"
+    """Qwen3 hybrid: thinks by default when streaming; non-stream needs enable_thinking=false."""
+    THINKING = "thinking"
+    """Thinking-only: always reasons and must be streamed."""
+    VISION = "vision"
+    """Chat model that also accepts image_url content parts."""
+    EMBEDDING = "embedding"
+    """Served on /v1/embeddings only."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One simulated model id and its capabilities.
+
+    >>> ModelSpec("Org/My-Embed", ModelKind.EMBEDDING, dimension=8).is_embedding
+    True
+    """
+
+    id: str
+    kind: ModelKind
+    dimension: int = 0
+    """Vector length for embedding models; 0 for chat models."""
+    owned_by: str = ""
+    created: int = _CREATED
+
+    def __post_init__(self) -> None:
+        if self.kind is ModelKind.EMBEDDING and self.dimension <= 0:
+            raise ValueError(f"embedding model {self.id!r} needs a positive dimension")
+        if not self.owned_by:
+            object.__setattr__(self, "owned_by", self.id.split("/", 1)[0])
+
+    @property
+    def is_embedding(self) -> bool:
+        """True for models served on /v1/embeddings rather than chat."""
+        return self.kind is ModelKind.EMBEDDING
+
+    @property
+    def accepts_images(self) -> bool:
+        """True when image_url content parts are allowed."""
+        return self.kind is ModelKind.VISION
+
+    def listing(self) -> dict[str, object]:
+        """The OpenAI-style `/v1/models` entry (reference: modelscope-api.md §1.5)."""
+        return {"id": self.id, "object": "model", "created": self.created, "owned_by": self.owned_by}
+
+
+_THINKING_ONLY = re.compile(r"-Thinking-2507$|^deepseek-ai/DeepSeek-R1|^Qwen/QwQ-", re.IGNORECASE)
+_HYBRID = re.compile(r"^Qwen/Qwen3-\d+(?:\.\d+)?B(?:-A\d+B)?$")  # Qwen3-32B, Qwen3-235B-A22B
+_VISION = re.compile(r"-VL-|/QVQ-", re.IGNORECASE)
+_EMBEDDING = re.compile(r"Embedding|/bge-|/gte-", re.IGNORECASE)
+
+
+def classify_model_id(model_id: str, dimension: int = 1024) -> ModelSpec:
+    """Guess a model's kind from its id, the way ModelScope ids are named (§4.1, §4.7).
+
+    >>> classify_model_id("Qwen/Qwen3-14B").kind
+    <ModelKind.HYBRID: 'hybrid'>
+    """
+    if _EMBEDDING.search(model_id):
+        return ModelSpec(model_id, ModelKind.EMBEDDING, dimension=dimension)
+    if _VISION.search(model_id):
+        return ModelSpec(model_id, ModelKind.VISION)
+    if _THINKING_ONLY.search(model_id):
+        return ModelSpec(model_id, ModelKind.THINKING)
+    if _HYBRID.search(model_id):
+        return ModelSpec(model_id, ModelKind.HYBRID)
+    return ModelSpec(model_id, ModelKind.CHAT)
+
+
+DEFAULT_MODELS: tuple[ModelSpec, ...] = (
+    # plain chat with tools (reference: modelscope-api.md §4.3, §4.8)
+    ModelSpec("Qwen/Qwen2.5-7B-Instruct", ModelKind.CHAT),
+    ModelSpec("Qwen/Qwen2.5-Coder-32B-Instruct", ModelKind.CHAT),
+    ModelSpec("Qwen/Qwen3-235B-A22B-Instruct-2507", ModelKind.CHAT),
+    ModelSpec("deepseek-ai/DeepSeek-V3.1", ModelKind.CHAT),
+    # hybrid thinking (reference: modelscope-api.md §4.1)
+    ModelSpec("Qwen/Qwen3-32B", ModelKind.HYBRID),
+    ModelSpec("Qwen/Qwen3-8B", ModelKind.HYBRID),
+    ModelSpec("Qwen/Qwen3-235B-A22B", ModelKind.HYBRID),
+    # thinking-only, stream-only (reference: modelscope-api.md §4.1, §3.3)
+    ModelSpec("Qwen/Qwen3-235B-A22B-Thinking-2507", ModelKind.THINKING),
+    ModelSpec("deepseek-ai/DeepSeek-R1-0528", ModelKind.THINKING),
+    ModelSpec("Qwen/QwQ-32B", ModelKind.THINKING),
+    # vision (reference: modelscope-api.md §4.7)
+    ModelSpec("Qwen/Qwen2.5-VL-72B-Instruct", ModelKind.VISION),
+    ModelSpec("Qwen/Qwen3-VL-8B-Instruct", ModelKind.VISION),
+    # embeddings (reference: modelscope-api.md §1.4, §4.8; serverless support unconfirmed)
+    ModelSpec("Qwen/Qwen3-Embedding-0.6B", ModelKind.EMBEDDING, dimension=1024),
+    ModelSpec("Qwen/Qwen3-Embedding-8B", ModelKind.EMBEDDING, dimension=4096),
+    ModelSpec("BAAI/bge-large-zh-v1.5", ModelKind.EMBEDDING, dimension=1024),
+)
+
+
+def build_catalog(extra: Iterable[ModelSpec | str] = ()) -> dict[str, ModelSpec]:
+    """The default catalog, with `extra` models added or replacing same-id defaults.
+
+    A plain string is classified by :func:`classify_model_id`.
+
+    >>> "Org/New-Model" in build_catalog(["Org/New-Model"])
+    True
+    """
+    catalog = {spec.id: spec for spec in DEFAULT_MODELS}
+    for item in extra:
+        spec = classify_model_id(item) if isinstance(item, str) else item
+        catalog[spec.id] = spec
+    return catalog
