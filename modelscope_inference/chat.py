@@ -165,7 +165,8 @@ class ChatResult:
 @dataclass(frozen=True)
 class ChatDelta:
     """One streamed piece. The stream ends with a ``done`` delta carrying the metadata
-    (finish reason, usage, model, ids, quota)."""
+    (finish reason, usage, model, ids, quota) and the first choice's merged, parsed
+    ``tool_calls``, so an adapter need not merge ``tool_call_chunks`` itself."""
 
     content: str = ""
     reasoning: str = ""
@@ -179,6 +180,7 @@ class ChatDelta:
     quota: QuotaStatus | None = None
     done: bool = False
     warnings: tuple[str, ...] = ()
+    tool_calls: tuple[ParsedToolCall, ...] = ()
 
 
 # --- planning (pure) ------------------------------------------------------------------------
@@ -434,6 +436,7 @@ class StreamState:
             quota=stream.quota,
             done=True,
             warnings=self.warnings,
+            tool_calls=tuple(first.tools.calls()) if first else (),
         )
 
     def result(self, stream: EventStream) -> ChatResult:

@@ -164,7 +164,10 @@ class APITimeoutError(APIConnectionError, openai.APITimeoutError):
     """The request did not complete within ``timeout``."""
 
     def __init__(self, message: str, *, request: httpx.Request, model: str | None = None) -> None:
-        APIConnectionError.__init__(self, message, request=request, model=model)
+        # In this MRO, super() from APIConnectionError reaches openai.APITimeoutError.__init__,
+        # which takes no message; initialise its parent directly instead.
+        openai.APIConnectionError.__init__(self, message=redact(message), request=request)
+        self.model = model
 
 
 class StreamInterruptedError(APIConnectionError):
@@ -248,7 +251,7 @@ def parse_body(content: bytes) -> object | None:
         return None
     try:
         parsed: object = json.loads(content)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
         return content.decode("utf-8", "replace")[:500]
     return parsed
 

@@ -110,7 +110,7 @@ def _int_header(headers: Mapping[str, str], name: str) -> int | None:
     except ValueError:
         try:
             return max(int(float(value.strip())), 0)
-        except ValueError:
+        except (ValueError, OverflowError):  # "nan", "inf", "1e400"
             return None
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import logging
+import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -77,14 +78,17 @@ def retry_after_seconds(headers: Mapping[str, str], now: datetime | None = None)
     millis = headers.get("retry-after-ms")
     if millis:
         try:
-            return max(float(millis) / 1000.0, 0.0)
+            seconds = float(millis) / 1000.0
+            if not math.isnan(seconds):
+                return max(seconds, 0.0)
         except ValueError:
             pass
     value = headers.get("retry-after")
     if not value:
         return None
     try:
-        return max(float(value), 0.0)
+        seconds = float(value)
+        return None if math.isnan(seconds) else max(seconds, 0.0)  # "nan" would break sleep()
     except ValueError:
         pass
     try:

@@ -77,14 +77,17 @@ class SSEDecoder:
         [{'a': 1}]
     """
 
-    __slots__ = ("_buffer", "done")
+    __slots__ = ("_buffer", "_pending", "done")
 
     def __init__(self) -> None:
         self._buffer = b""
+        self._pending: MalformedEventError | None = None
         self.done = False
 
     def feed(self, data: bytes) -> list[Any]:
         """Decode every complete line in ``data`` (plus what was buffered)."""
+        if self._pending is not None:
+            raise self._pending
         if self._buffer:
             data = self._buffer + data
         lines = data.split(b"\n")
@@ -98,11 +101,21 @@ class SSEDecoder:
                 self.done = True
                 continue
             if payload:
-                events.append(_loads_event(payload))
+                try:
+                    events.append(_loads_event(payload))
+                except MalformedEventError as exc:
+                    if not events:
+                        raise
+                    # Deliver the good events first and raise on the next call, so what the
+                    # caller gets does not depend on how the network split the bytes.
+                    self._pending = exc
+                    break
         return events
 
     def flush(self) -> list[Any]:
         """Decode a last line that had no newline (the stream ended)."""
+        if self._pending is not None:
+            raise self._pending
         rest, self._buffer = self._buffer, b""
         return self.feed(rest + b"\n") if rest.strip() else []
 
@@ -114,7 +127,7 @@ class MalformedEventError(ValueError):
 def _loads_event(payload: bytes) -> Any:
     try:
         return json.loads(payload)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
         raise MalformedEventError(payload[:200].decode("utf-8", "replace")) from exc
 
 
@@ -154,7 +167,9 @@ class EventStream:
 
     def __iter__(self) -> Iterator[Any]:
         try:
-            for raw in self.response.iter_raw():
+            # iter_bytes, not iter_raw: a response that was already read (a mock transport,
+            # a caching layer) or is content-encoded must still decode.
+            for raw in self.response.iter_bytes():
                 yield from self._decode(raw)
                 if self._decoder.done:
                     return
@@ -167,7 +182,7 @@ class EventStream:
 
     async def __aiter__(self) -> AsyncIterator[Any]:
         try:
-            async for raw in self.response.aiter_raw():
+            async for raw in self.response.aiter_bytes():
                 for event in self._decode(raw):
                     yield event
                 if self._decoder.done:
@@ -354,7 +369,7 @@ class Transport:
         """POST JSON and return the parsed 2xx body; raises a classified error otherwise."""
         request = self._request("POST", path, body)
         try:
-            response = self.http_client.send(request)
+            response = self.http_client.send(request, follow_redirects=False)
         except httpx.TimeoutException as exc:
             raise _timeout(exc, request, model) from exc
         except httpx.TransportError as exc:
@@ -365,7 +380,7 @@ class Transport:
         """Async twin of :meth:`post`."""
         request = self._request("POST", path, body)
         try:
-            response = await self.async_http_client.send(request)
+            response = await self.async_http_client.send(request, follow_redirects=False)
         except httpx.TimeoutException as exc:
             raise _timeout(exc, request, model) from exc
         except httpx.TransportError as exc:
@@ -376,7 +391,7 @@ class Transport:
         quota = self._accept(response, model)
         try:
             data = json.loads(response.content)
-        except ValueError:
+        except (ValueError, RecursionError):
             data = None
         if not isinstance(data, dict):
             raise InvalidResponseError(
@@ -395,7 +410,8 @@ class Transport:
         """POST with ``stream: true`` and yield the open :class:`EventStream`; closes it after."""
         request = self._request("POST", path, body)
         try:
-            response = self.http_client.send(request, stream=True)
+            # The user's own client may follow redirects; a redirect must not be followed here.
+            response = self.http_client.send(request, stream=True, follow_redirects=False)
         except httpx.TimeoutException as exc:
             raise _timeout(exc, request, model) from exc
         except httpx.TransportError as exc:
@@ -414,7 +430,9 @@ class Transport:
         """Async twin of :meth:`stream`."""
         request = self._request("POST", path, body)
         try:
-            response = await self.async_http_client.send(request, stream=True)
+            response = await self.async_http_client.send(
+                request, stream=True, follow_redirects=False
+            )
         except httpx.TimeoutException as exc:
             raise _timeout(exc, request, model) from exc
         except httpx.TransportError as exc:
@@ -433,7 +451,7 @@ class Transport:
         """GET JSON (e.g. ``/models``, which needs no token but accepts one)."""
         request = self._request("GET", path, None)
         try:
-            response = self.http_client.send(request)
+            response = self.http_client.send(request, follow_redirects=False)
         except httpx.TimeoutException as exc:
             raise _timeout(exc, request, model) from exc
         except httpx.TransportError as exc:

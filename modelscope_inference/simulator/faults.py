@@ -1,7 +1,7 @@
 """Faults the simulator can inject, per request or for the next N requests.
 
-A :class:`Fault` is a value; :meth:`Simulator.inject <modelscope_inference.simulator.Simulator.inject>`
-arms it for the next `times` matching requests, optionally for one model only:
+A :class:`Fault` is a value; `Simulator.inject` arms it for the next `times` matching
+requests, optionally for one model only:
 
 >>> from modelscope_inference.simulator import Fault
 >>> Fault.rate_limit(retry_after=2).retry_after
@@ -212,9 +212,7 @@ class StreamShape:
             # id is repeated so calls stay separable, unless id_first_only asks otherwise.
             id_first_only=id_first or not no_index,
             shared_index_zero=FaultKind.SHARED_INDEX_ZERO in kinds,
-            first_byte_delay=sum(
-                f.seconds for f in faults if f.kind is FaultKind.SLOW_FIRST_BYTE
-            ),
+            first_byte_delay=sum(f.seconds for f in faults if f.kind is FaultKind.SLOW_FIRST_BYTE),
         )
 
 

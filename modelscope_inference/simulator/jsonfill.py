@@ -63,7 +63,7 @@ class _Filler:
             return None
         if "const" in schema:
             return schema["const"]
-        if "enum" in schema and schema["enum"]:
+        if schema.get("enum"):
             return self._enum(list(schema["enum"]))
         for key in ("anyOf", "oneOf"):
             if key in schema:
@@ -112,7 +112,7 @@ class _Filler:
     def _number(self, schema: Mapping[str, Any], integer: bool) -> float | int:
         raw = self.ctx.numbers.pop(0) if self.ctx.numbers else float(schema.get("default", 1))
         value = _clamp(raw, schema)
-        return int(round(value)) if integer or value == int(value) else value
+        return round(value) if integer or value == int(value) else value
 
     def _enum(self, options: list[Any]) -> Any:
         lowered = self.ctx.question.lower()
@@ -127,21 +127,24 @@ class _Filler:
             return "2025-01-01"
         if fmt == "date-time":
             return "2025-01-01T00:00:00+08:00"
-        text = self._string_for(name.lower())
+        text = self._string_for(name)
         max_len = schema.get("maxLength")
         if isinstance(max_len, int):
             text = text[:max_len]
         return text.ljust(int(schema.get("minLength", 0)), ".")
 
     def _string_for(self, name: str) -> str:
-        ctx = self.ctx
-        if name in _QUERY_NAMES or not name:
+        ctx, lowered = self.ctx, name.lower()
+        if lowered in _QUERY_NAMES or not name:
             return ctx.question or "hello"
-        if any(word in name for word in _PLACE_WORDS):
-            return self._pop_quoted() or _place(ctx.question) or _capitalised(ctx.question) or (
-                ctx.topic or ctx.question
+        if any(word in lowered for word in _PLACE_WORDS):
+            return (
+                self._pop_quoted()
+                or _place(ctx.question)
+                or _capitalised(ctx.question)
+                or (ctx.topic or ctx.question)
             )
-        if any(word in name for word in _NAMEISH_WORDS):
+        if any(word in lowered for word in _NAMEISH_WORDS):
             return self._pop_quoted() or _capitalised(ctx.question) or _generic(name, ctx)
         return self._pop_quoted() or _generic(name, ctx)
 

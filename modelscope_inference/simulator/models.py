@@ -78,7 +78,12 @@ class ModelSpec:
 
     def listing(self) -> dict[str, object]:
         """The OpenAI-style `/v1/models` entry (reference: modelscope-api.md §1.5)."""
-        return {"id": self.id, "object": "model", "created": self.created, "owned_by": self.owned_by}
+        return {
+            "id": self.id,
+            "object": "model",
+            "created": self.created,
+            "owned_by": self.owned_by,
+        }
 
 
 _THINKING_ONLY = re.compile(r"-Thinking-2507$|^deepseek-ai/DeepSeek-R1|^Qwen/QwQ-", re.IGNORECASE)
@@ -128,7 +133,7 @@ DEFAULT_MODELS: tuple[ModelSpec, ...] = (
 )
 
 
-def build_catalog(extra: Iterable[ModelSpec | str] = ()) -> dict[str, ModelSpec]:
+def build_catalog(extra: Iterable[ModelSpec | str] | None = ()) -> dict[str, ModelSpec]:
     """The default catalog, with `extra` models added or replacing same-id defaults.
 
     A plain string is classified by :func:`classify_model_id`.
@@ -137,7 +142,7 @@ def build_catalog(extra: Iterable[ModelSpec | str] = ()) -> dict[str, ModelSpec]
     True
     """
     catalog = {spec.id: spec for spec in DEFAULT_MODELS}
-    for item in extra:
+    for item in extra or ():
         spec = classify_model_id(item) if isinstance(item, str) else item
         catalog[spec.id] = spec
     return catalog

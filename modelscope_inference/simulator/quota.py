@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, timezone
 
 __all__ = [
@@ -63,6 +63,8 @@ def as_clock(value: datetime | Clock | None) -> Clock:
 @dataclass(frozen=True)
 class QuotaSnapshot:
     """Counters as the four `modelscope-ratelimit-*` headers report them (§3.2).
+
+    `allowed` is whether a call may proceed (for `consume`: whether this one did).
 
     >>> QuotaSnapshot(True, 10, 9, 5, 4).headers()[1]
     ('modelscope-ratelimit-requests-remaining', '9')
@@ -136,7 +138,10 @@ class QuotaBook:
             self._day = None
 
     def consume(self, model: str) -> QuotaSnapshot:
-        """Spend one call on `model` if both counters allow it; report the counters after."""
+        """Spend one call on `model` if both counters allow it; report the counters after.
+
+        `allowed` says whether this call was allowed, even if it spent the last one.
+        """
         with self._lock:
             self._roll_day()
             snap = self._snapshot(model)
@@ -144,7 +149,7 @@ class QuotaBook:
                 return snap
             self._account_used += 1
             self._model_used[model] = self._model_used.get(model, 0) + 1
-            return self._snapshot(model)
+            return replace(self._snapshot(model), allowed=True)
 
     def peek(self, model: str) -> QuotaSnapshot:
         """The counters for `model` without spending anything."""

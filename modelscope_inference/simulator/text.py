@@ -36,14 +36,15 @@ _QUOTED = re.compile(
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?。！？])\s+|\n+")
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 
-STOPWORDS = frozenset(
-    """a an the and or but if of to in on at for by with from as is are was were be been being
-    it its this that these those what which who whom whose when where why how do does did
-    can could should would will shall may might must not no yes i you he she we they me him
-    her us them my your our their there here than then so such too very just about into over
-    under again also any all some each other only own same both few more most please tell
-    give answer question query context information given use using following based""".split()
-)
+_STOPWORD_TEXT = """
+a an the and or but if of to in on at for by with from as is are was were be been being
+it its this that these those what which who whom whose when where why how do does did
+can could should would will shall may might must not no yes i you he she we they me him
+her us them my your our their there here than then so such too very just about into
+over under again also any all some each other only own same both few more most please
+tell give answer question query context information given use using following based
+"""
+STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 
 
 def count_tokens(text: str) -> int:

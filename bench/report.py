@@ -1,0 +1,170 @@
+"""Turn a run's results into a table, derived figures (stream linearity) and target verdicts.
+
+``python -m bench.report [bench/results/latest.json]`` prints the Markdown used in
+``bench/RESULTS.md`` from a saved run.
+
+Example:
+    >>> print(render_text(run["cases"], run["targets"]))
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+Cases = dict[str, dict[str, Any]]
+
+OURS_CHAT = ("ChatModelScope", "ModelScopeLLM")
+
+
+# --- derived figures ------------------------------------------------------------------------
+
+
+def linearity(cases: Cases) -> dict[str, dict[str, float]]:
+    """Per variant, the 10×N stream's median over the N stream's (10.0 means linear)."""
+    derived: dict[str, dict[str, float]] = {}
+    for small, large in (("stream_sync", "stream_sync_10x"), ("stream_async", "stream_async_10x")):
+        if small not in cases or large not in cases:
+            continue
+        rows, big = cases[small].get("rows", {}), cases[large].get("rows", {})
+        derived[large] = {
+            name: big[name]["median"] / row["median"]
+            for name, row in rows.items()
+            if name in big and row["median"]
+        }
+    return derived
+
+
+# --- targets --------------------------------------------------------------------------------
+
+
+def _row(cases: Cases, case: str, name: str, key: str = "ratio") -> float | None:
+    value = cases.get(case, {}).get("rows", {}).get(name, {}).get(key)
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def _target(
+    name: str, value: float | None, limit: str, holds: Callable[[float], bool]
+) -> dict[str, Any]:
+    return {
+        "target": name,
+        "value": value,
+        "limit": limit,
+        "holds": value is not None and holds(value),
+    }
+
+
+def evaluate_targets(cases: Cases) -> list[dict[str, Any]]:
+    """Each target of the issue, with the figure it was judged on."""
+    targets = []
+    for name, call in (("ChatModelScope", "invoke"), ("ModelScopeLLM", "chat")):
+        value = _row(cases, "chat_invoke", name)
+        targets.append(_target(f"{name}.{call} × openai", value, "≤ 0.75", lambda v: v <= 0.75))
+    for name, call in (("ChatModelScope", "stream"), ("ModelScopeLLM", "stream_chat")):
+        value = _row(cases, "stream_sync", name)
+        targets.append(
+            _target(f"{name}.{call} N chunks × openai", value, "≤ 0.6", lambda v: v <= 0.6)
+        )
+    lin = linearity(cases)
+    for case in ("stream_sync_10x", "stream_async_10x"):
+        for name in OURS_CHAT:
+            value = lin.get(case, {}).get(name)
+            label = f"{name} {case.split('_')[1]} 10×N / N"
+            targets.append(_target(label, value, "9.0–11.0", lambda v: 9.0 <= v <= 11.0))
+    for name in OURS_CHAT:
+        value = _row(cases, "concurrency", name, "over_ideal")
+        targets.append(_target(f"{name} concurrent × ideal", value, "≤ 1.3", lambda v: v <= 1.3))
+    ours, peer = (
+        _row(cases, "imports", "langchain_modelscope", "median"),
+        _row(cases, "imports", "langchain_openai", "median"),
+    )
+    value = ours / peer if ours is not None and peer else None
+    targets.append(
+        _target(
+            "import langchain_modelscope × langchain_openai", value, "≤ 0.8", lambda v: v <= 0.8
+        )
+    )
+    return targets
+
+
+# --- rendering ------------------------------------------------------------------------------
+
+
+def _fmt(value: Any, digits: int = 2) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}" if abs(value) < 1000 else f"{value:,.0f}"
+    return str(value)
+
+
+def _extras(row: dict[str, Any]) -> str:
+    keys = ("requests", "requests_per_call", "over_ideal", "pool", "ideal_ms")
+    return ", ".join(f"{k}={_fmt(row[k])}" for k in keys if k in row)
+
+
+def table_rows(cases: Cases) -> list[list[str]]:
+    """One row per (case, variant): case, variant, median, unit, ratio, extras."""
+    rows = []
+    for case_id, case in cases.items():
+        params = ", ".join(f"{k}={v}" for k, v in case.get("params", {}).items())
+        label = f"{case_id} ({params})" if params else case_id
+        if "error" in case:
+            rows.append([label, "ERROR", case["error"][:100], "", "", ""])
+            continue
+        for name, row in case["rows"].items():
+            ratio = row.get("ratio")
+            rows.append([label, name, _fmt(row["median"]), case["unit"], _fmt(ratio), _extras(row)])
+            label = ""
+    return rows
+
+
+HEADER = ["case", "variant", "median", "unit", "× openai", "notes"]
+
+
+def render_text(cases: Cases, targets: list[dict[str, Any]]) -> str:
+    """A plain-text table for the terminal, then linearity and targets."""
+    rows = [HEADER, *table_rows(cases)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(HEADER))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)) for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    for case, figures in linearity(cases).items():
+        pairs = ", ".join(f"{k} {v:.2f}" for k, v in figures.items())
+        lines.append(f"\n{case} / N (10.0 = linear): {pairs}")
+    lines.append("\ntargets:")
+    for t in targets:
+        verdict = "holds" if t["holds"] else "FAILS"
+        lines.append(f"  {verdict:5}  {t['target']}: {_fmt(t['value'])} (limit {t['limit']})")
+    return "\n".join(lines)
+
+
+def render_markdown(run: dict[str, Any]) -> str:
+    """The Markdown tables of ``bench/RESULTS.md``."""
+    cases = run["cases"]
+    out = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    out += ["| " + " | ".join(r) + " |" for r in table_rows(cases)]
+    out += [
+        "",
+        "| stream 10×N / N (10.0 = linear) | " + " | ".join(["", ""]) + " |",
+        "|---|---|---|",
+    ]
+    for case, figures in linearity(cases).items():
+        out += [f"| {case} | {name} | {value:.2f} |" for name, value in figures.items()]
+    out += ["", "| target | figure | limit | verdict |", "|---|---|---|---|"]
+    for t in run["targets"]:
+        verdict = "holds" if t["holds"] else "**fails**"
+        out.append(f"| {t['target']} | {_fmt(t['value'])} | {t['limit']} | {verdict} |")
+    return "\n".join(out)
+
+
+def main() -> None:
+    """Print the Markdown of a saved run."""
+    path = Path(sys.argv[1] if len(sys.argv) > 1 else "bench/results/latest.json")
+    print(render_markdown(json.loads(path.read_text())))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""Interleaved timing: every variant once per round (A, B, C, A, B, C, …), medians at the end.
+
+Interleaving spreads slow drift (other processes, CPU frequency, a growing heap) over every
+variant alike, so the *ratios* of one run are trustworthy even on a noisy machine.
+
+Example:
+    >>> samples = interleave([Variant("a", f), Variant("b", g)], rounds=15, inner=20)
+    >>> median(samples["a"]) / median(samples["b"])
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+SyncCall = Callable[[], object]
+AsyncCall = Callable[[], Awaitable[object]]
+
+
+@dataclass
+class Variant:
+    """One contender in a case: a name and a zero-argument call (sync, or async if ``aio``).
+
+    ``extra`` collects per-variant facts that are not timings (request counts, pool size).
+    """
+
+    name: str
+    call: SyncCall | AsyncCall
+    aio: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def median(values: Sequence[float]) -> float:
+    """The median, or 0.0 for no values."""
+    return statistics.median(values) if values else 0.0
+
+
+def _time_sync(call: SyncCall, inner: int) -> float:
+    start = time.perf_counter()
+    for _ in range(inner):
+        call()
+    return (time.perf_counter() - start) / inner
+
+
+async def _time_async(call: AsyncCall, inner: int) -> float:
+    start = time.perf_counter()
+    for _ in range(inner):
+        await call()
+    return (time.perf_counter() - start) / inner
+
+
+def time_once(variant: Variant, inner: int, loop: asyncio.AbstractEventLoop | None) -> float:
+    """Seconds per call of ``variant``, averaged over ``inner`` back-to-back calls."""
+    if not variant.aio:
+        return _time_sync(variant.call, inner)  # type: ignore[arg-type]
+    if loop is None:
+        raise ValueError(f"variant {variant.name!r} is async but no event loop was given")
+    return loop.run_until_complete(_time_async(variant.call, inner))  # type: ignore[arg-type]
+
+
+def interleave(
+    variants: Sequence[Variant],
+    *,
+    rounds: int,
+    inner: int = 1,
+    warmup: int = 1,
+    loop: asyncio.AbstractEventLoop | None = None,
+) -> dict[str, list[float]]:
+    """Per-call seconds of each variant, one sample per round, rounds interleaved."""
+    for variant in variants:
+        for _ in range(warmup):
+            time_once(variant, 1, loop)
+    samples: dict[str, list[float]] = {v.name: [] for v in variants}
+    for _ in range(rounds):
+        for variant in variants:
+            samples[variant.name].append(time_once(variant, inner, loop))
+    return samples

@@ -1,0 +1,806 @@
+"""ModelScope API-Inference as a LangChain chat model: LangChain types in, core types out.
+
+Everything ModelScope-specific (thinking rules, quota, ``fallback_models``, retries, tool-call
+merging and argument parsing) happens once, in :mod:`modelscope_inference`; this module only
+converts LangChain messages, tools and options to a :class:`~modelscope_inference.ChatRequest`,
+and the core's answer back to ``AIMessage`` / ``AIMessageChunk``.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any, Literal, cast
+
+import httpx
+from langchain_core.callbacks import (
+    AsyncCallbackManagerForLLMRun,
+    CallbackManagerForLLMRun,
+)
+from langchain_core.language_models import LangSmithParams, LanguageModelInput, ModelProfile
+from langchain_core.language_models.chat_models import (
+    BaseChatModel,
+    agenerate_from_stream,
+    generate_from_stream,
+)
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    ChatMessage,
+    FunctionMessage,
+    HumanMessage,
+    InvalidToolCall,
+    SystemMessage,
+    ToolMessage,
+    is_data_content_block,
+)
+from langchain_core.messages.ai import UsageMetadata
+from langchain_core.messages.block_translators.openai import convert_to_openai_data_block
+from langchain_core.messages.tool import (
+    ToolCall,
+    invalid_tool_call,
+    tool_call,
+    tool_call_chunk,
+)
+from langchain_core.output_parsers import JsonOutputParser, PydanticOutputParser
+from langchain_core.output_parsers.openai_tools import (
+    JsonOutputKeyToolsParser,
+    PydanticToolsParser,
+)
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable, RunnableMap, RunnablePassthrough
+from langchain_core.tools import BaseTool
+from langchain_core.utils.function_calling import (
+    convert_to_openai_function,
+    convert_to_openai_tool,
+)
+from langchain_core.utils.pydantic import is_basemodel_subclass
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
+from typing_extensions import Self
+
+from langchain_modelscope._connection import (
+    build_client,
+    configuration_error_in,
+    picklable_state,
+)
+from modelscope_inference import ChatRequest, ModelScopeClient, QuotaStatus, Usage, lookup
+from modelscope_inference import ChatResult as CoreChatResult
+from modelscope_inference.chat import ChatChoice, ChatDelta
+from modelscope_inference.tokens import estimate_token_ids
+from modelscope_inference.tools import ParsedToolCall, tool_call_to_openai
+
+PROVIDER = "modelscope"
+StructuredOutputMethod = Literal["function_calling", "json_mode", "json_schema"]
+_NOT_PICKLED = ("api_key", "http_client", "http_async_client")
+_TOOL_CHOICE_MODES = ("auto", "none", "any", "required")
+
+
+class ChatModelScope(BaseChatModel):
+    """ModelScope API-Inference chat models (Qwen, DeepSeek, GLM, Kimi, …) for LangChain.
+
+    Setup:
+        Install ``modelscope-inference[langchain]`` and set ``MODELSCOPE_API_KEY`` (a token from
+        https://modelscope.cn/my/myaccesstoken; ``OPENAI_API_KEY`` is never read).
+
+        .. code-block:: bash
+
+            pip install "modelscope-inference[langchain]"
+            export MODELSCOPE_API_KEY="ms-..."
+
+    Key init args — completion params:
+        model: str
+            A ModelScope model id, e.g. ``"Qwen/Qwen3-32B"`` (also accepted as ``model_name``).
+        temperature, top_p, max_tokens, stop, seed, presence_penalty, frequency_penalty, n:
+            Sampling options, sent only when set.
+        enable_thinking: bool | None
+            Thinking on/off for hybrid models (Qwen3); None leaves the model's default. A
+            non-streaming call to a hybrid model sends ``enable_thinking: false`` unless you
+            ask for thinking; a thinking-only model is streamed internally and aggregated.
+        thinking_budget: int | None
+            Cap on reasoning tokens.
+        pass_back_reasoning: bool
+            Send earlier turns' ``reasoning_content`` back to the model (default False).
+        fallback_models: list[str]
+            Models tried in order when a model's own daily quota is spent.
+
+    Key init args — client params:
+        api_key: SecretStr | None
+            Defaults to ``MODELSCOPE_API_KEY`` (then ``MODELSCOPE_SDK_TOKEN``).
+        base_url: str | None
+            Defaults to ``MODELSCOPE_BASE_URL``, then ``https://api-inference.modelscope.cn/v1``.
+        timeout, max_retries (default 2), default_headers, http_client, http_async_client.
+
+    Instantiate:
+        .. code-block:: python
+
+            from langchain_modelscope import ChatModelScope
+
+            llm = ChatModelScope(model="Qwen/Qwen3-32B", temperature=0.3)
+
+    Invoke:
+        .. code-block:: python
+
+            llm.invoke("What is ModelScope?").content
+
+    Stream:
+        .. code-block:: python
+
+            for chunk in llm.stream("Tell me a joke"):
+                print(chunk.additional_kwargs.get("reasoning_content", ""), chunk.text, end="")
+
+    Tool calling:
+        .. code-block:: python
+
+            def add(a: int, b: int) -> int:
+                \"\"\"Add two integers.\"\"\"
+                return a + b
+
+            llm.bind_tools([add], tool_choice="auto").invoke("What is 3 + 4?").tool_calls
+            # [{'name': 'add', 'args': {'a': 3, 'b': 4}, 'id': 'call_...', 'type': 'tool_call'}]
+
+        Arguments that are not a JSON object land in ``invalid_tool_calls`` with the raw string.
+
+    Structured output:
+        .. code-block:: python
+
+            class Joke(BaseModel):
+                setup: str
+                punchline: str
+
+            llm.with_structured_output(Joke).invoke("Tell me a joke about cats")
+
+        The default method is function calling, or JSON schema output for models that always
+        think (thinking mode rejects the forced ``tool_choice`` function calling needs).
+
+    Reasoning:
+        Reasoning is in ``additional_kwargs["reasoning_content"]`` and in ``content_blocks``
+        as a ``{"type": "reasoning"}`` block; it is never mixed into ``content``.
+
+    Usage and quota:
+        .. code-block:: python
+
+            msg = llm.invoke("hi")
+            msg.usage_metadata  # {'input_tokens': 9, 'output_tokens': 12, 'total_tokens': 21}
+            msg.response_metadata["model_name"], msg.response_metadata["quota"]
+            llm.quota_status.model_remaining
+
+        ``QuotaExhaustedError`` is raised at once, without retries, so
+        ``llm.with_fallbacks([...])`` switches promptly.
+
+    Pickles carry no token: an unpickled model reads ``MODELSCOPE_API_KEY`` when first used.
+    """
+
+    model_name: str = Field(alias="model")
+    """A ModelScope model id, e.g. ``Qwen/Qwen3-32B``."""
+    api_key: SecretStr | None = None
+    """The ModelScope token; None reads ``MODELSCOPE_API_KEY`` (then ``MODELSCOPE_SDK_TOKEN``)."""
+    base_url: str | None = None
+    """The API root; None reads ``MODELSCOPE_BASE_URL``, then uses the ``.cn`` endpoint."""
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    stop: list[str] | None = Field(
+        default=None, validation_alias=AliasChoices("stop", "stop_sequences")
+    )
+    """Stop sequences (also accepted as ``stop_sequences``)."""
+    seed: int | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    n: int | None = None
+    """Number of answers per call (not with streaming)."""
+    timeout: float | None = None
+    """Seconds per HTTP request; None uses the core's default (60 s)."""
+    max_retries: int = 2
+    """Retries of transient failures (never of a spent quota or a started stream)."""
+    streaming: bool = False
+    """Stream even under ``invoke``, so ``on_llm_new_token`` fires."""
+    stream_usage: bool = True
+    """Ask for token usage in streams (``stream_options.include_usage``)."""
+    enable_thinking: bool | None = None
+    """Thinking on/off for hybrid models; None leaves the model's default (see class doc)."""
+    thinking_budget: int | None = None
+    """Cap on reasoning tokens, sent only when thinking is not off."""
+    pass_back_reasoning: bool = False
+    """Send earlier turns' ``reasoning_content`` back (off: some providers reject it)."""
+    fallback_models: list[str] = Field(default_factory=list)
+    """Models tried in order when a model's own daily quota is spent."""
+    model_kwargs: dict[str, Any] = Field(default_factory=dict)
+    """Extra top-level body fields."""
+    extra_body: dict[str, Any] | None = None
+    """Extra top-level body fields (the openai SDK's name for ``model_kwargs``)."""
+    default_headers: dict[str, str] | None = None
+    http_client: httpx.Client | None = Field(default=None, exclude=True)
+    """Your own ``httpx.Client`` (proxies, certificates); the core uses its pool."""
+    http_async_client: httpx.AsyncClient | None = Field(default=None, exclude=True)
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    _client: ModelScopeClient | None = PrivateAttr(default=None)
+
+    if not TYPE_CHECKING:  # type checkers keep pydantic's typed __init__
+
+        def __init__(self, **data: Any) -> None:
+            try:
+                super().__init__(**data)
+            except ValidationError as exc:
+                cause = configuration_error_in(exc)
+                if cause is None:
+                    raise
+                raise cause from None
+
+    @model_validator(mode="after")
+    def _build_modelscope_client(self) -> Self:
+        """Resolve token and base URL now, so a missing token fails at construction."""
+        if self.streaming and (self.n or 1) > 1:
+            raise ValueError("n > 1 is not supported with streaming=True.")
+        self._client = self._create_client()
+        return self
+
+    def _create_client(self) -> ModelScopeClient:
+        return build_client(
+            api_key=self.api_key,
+            base_url=self.base_url,
+            timeout=self.timeout,
+            max_retries=self.max_retries,
+            default_headers=self.default_headers,
+            http_client=self.http_client,
+            http_async_client=self.http_async_client,
+        )
+
+    @property
+    def _core(self) -> ModelScopeClient:
+        """The core client (rebuilt after unpickling, which drops it)."""
+        if self._client is None:
+            self._client = self._create_client()
+        return self._client
+
+    def __getstate__(self) -> dict[Any, Any]:
+        return picklable_state(super().__getstate__(), _NOT_PICKLED)
+
+    # -- LangChain metadata -------------------------------------------------------------------
+
+    @property
+    def model(self) -> str:
+        """The model id (same as ``model_name``)."""
+        return self.model_name
+
+    @property
+    def quota_status(self) -> QuotaStatus:
+        """The daily quota the service last reported for this token and model.
+
+        Example:
+            >>> llm.invoke("hi"); llm.quota_status.model_remaining
+        """
+        return self._core.quota_status(self.model_name)
+
+    @property
+    def lc_secrets(self) -> dict[str, str]:
+        return {"api_key": "MODELSCOPE_API_KEY"}
+
+    @classmethod
+    def is_lc_serializable(cls) -> bool:
+        return True
+
+    @classmethod
+    def get_lc_namespace(cls) -> list[str]:
+        return ["langchain_modelscope", "chat_models"]
+
+    @property
+    def _llm_type(self) -> str:
+        return "modelscope-chat"
+
+    @property
+    def _default_params(self) -> dict[str, Any]:
+        """Sampling options that are set (the body leaves the rest to the service)."""
+        params = {
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "max_tokens": self.max_tokens,
+            "seed": self.seed,
+            "presence_penalty": self.presence_penalty,
+            "frequency_penalty": self.frequency_penalty,
+            "n": self.n,
+        }
+        return {key: value for key, value in params.items() if value is not None}
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        """What identifies a configuration in traces and caches; never the token."""
+        thinking = {
+            "enable_thinking": self.enable_thinking,
+            "thinking_budget": self.thinking_budget,
+        }
+        return {
+            "model_name": self.model_name,
+            **self._default_params,
+            **{key: value for key, value in thinking.items() if value is not None},
+        }
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        params = self._get_invocation_params(stop=stop, **kwargs)
+        model = kwargs.get("model")
+        ls_params = LangSmithParams(
+            ls_provider=PROVIDER,
+            ls_model_name=model if isinstance(model, str) and model else self.model_name,
+            ls_model_type="chat",
+        )
+        if isinstance(temperature := params.get("temperature"), (int, float)):
+            ls_params["ls_temperature"] = temperature
+        if isinstance(max_tokens := params.get("max_tokens"), int):
+            ls_params["ls_max_tokens"] = max_tokens
+        if ls_stop := stop or self.stop:
+            ls_params["ls_stop"] = ls_stop
+        return ls_params
+
+    def _resolve_model_profile(self) -> ModelProfile | None:
+        """Capabilities from the core's catalog (used by agents and middleware)."""
+        info = lookup(self.model_name)
+        if not info.is_chat:
+            return None
+        profile = ModelProfile(
+            max_input_tokens=info.context_window,
+            text_inputs=True,
+            image_inputs=info.accepts_images,
+            image_url_inputs=info.accepts_images,
+            reasoning_output=info.thinking != "none",
+            tool_calling=info.tool_calling,
+            # Thinking mode rejects a forced tool_choice (reference: modelscope-api.md §3.3).
+            tool_choice=info.tool_calling and info.thinking != "always",
+            text_outputs=True,
+        )
+        if info.max_output is not None:
+            profile["max_output_tokens"] = info.max_output
+        return profile
+
+    def get_token_ids(self, text: str) -> list[int]:
+        """An offline *estimate* (no tiktoken, no tokenizer download): see
+        :mod:`modelscope_inference.tokens`. Exact counts are in ``usage_metadata``."""
+        if self.custom_get_token_ids is not None:
+            return self.custom_get_token_ids(text)
+        return estimate_token_ids(text)
+
+    # -- calls --------------------------------------------------------------------------------
+
+    def _chat_request(
+        self, messages: list[BaseMessage], stop: list[str] | None, kwargs: Mapping[str, Any]
+    ) -> ChatRequest:
+        """The core request for one call: fields, then per-call ``kwargs`` (bound or passed)."""
+        options = dict(kwargs)
+        options.pop("stream", None)  # the core decides when to stream
+        request_options = {
+            "model": options.pop("model", None) or self.model_name,
+            "tools": options.pop("tools", None),
+            "tool_choice": options.pop("tool_choice", None),
+            "parallel_tool_calls": options.pop("parallel_tool_calls", None),
+            "enable_thinking": options.pop("enable_thinking", self.enable_thinking),
+            "thinking_budget": options.pop("thinking_budget", self.thinking_budget),
+            "stream_usage": options.pop("stream_usage", self.stream_usage),
+            "fallback_models": options.pop("fallback_models", self.fallback_models),
+            "pass_back_reasoning": options.pop("pass_back_reasoning", self.pass_back_reasoning),
+        }
+        if "response_format" in options:
+            options["response_format"] = _response_format(options["response_format"])
+        params = {
+            **self._default_params,
+            "stop": stop or self.stop or None,
+            **self.model_kwargs,
+            **(self.extra_body or {}),
+            **(options.pop("extra_body", None) or {}),
+            **options,
+        }
+        return ChatRequest(
+            messages=[_message_to_dict(message) for message in messages],
+            params=params,
+            **request_options,
+        )
+
+    def _check_streamable(self, request: ChatRequest) -> None:
+        if (request.params.get("n") or 1) > 1:
+            raise ValueError("n > 1 is not supported when streaming; stream one answer.")
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        if self.streaming:
+            return generate_from_stream(self._stream(messages, stop, run_manager, **kwargs))
+        result = self._core.chat.complete(self._chat_request(messages, stop, kwargs))
+        return _chat_result(result)
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        if self.streaming:
+            return await agenerate_from_stream(self._astream(messages, stop, run_manager, **kwargs))
+        result = await self._core.chat.acomplete(self._chat_request(messages, stop, kwargs))
+        return _chat_result(result)
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        request = self._chat_request(messages, stop, kwargs)
+        self._check_streamable(request)
+        for delta in self._core.chat.stream(request):
+            chunk = _chunk_from_delta(delta)
+            if run_manager:
+                run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+            yield chunk
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        request = self._chat_request(messages, stop, kwargs)
+        self._check_streamable(request)
+        async for delta in self._core.chat.astream(request):
+            chunk = _chunk_from_delta(delta)
+            if run_manager:
+                await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+            yield chunk
+
+    # -- tools and structured output ----------------------------------------------------------
+
+    def bind_tools(
+        self,
+        tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool],
+        *,
+        tool_choice: str | bool | dict[str, Any] | None = None,
+        strict: bool | None = None,
+        parallel_tool_calls: bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        """Bind tools (LangChain tools, pydantic models, functions or OpenAI dicts).
+
+        ``tool_choice``: ``"auto"``, ``"none"``, ``"any"``/``"required"``, a tool name, or
+        ``True`` (the single tool; ``"required"`` when there are several). Thinking mode
+        rejects a forced choice, so the core then sends ``"auto"`` and a ``UserWarning`` says
+        so. ``strict`` and ``parallel_tool_calls`` are sent only when given.
+
+        Example:
+            >>> llm.bind_tools([add, multiply], tool_choice="any").invoke("3 + 4?").tool_calls
+        """
+        formatted = [convert_to_openai_tool(tool, strict=strict) for tool in tools]
+        names = [t["function"]["name"] for t in formatted if isinstance(t.get("function"), dict)]
+        choice = _tool_choice(tool_choice, names)
+        if choice is not None:
+            kwargs["tool_choice"] = choice
+        if parallel_tool_calls is not None:
+            kwargs["parallel_tool_calls"] = parallel_tool_calls
+        return super().bind(tools=formatted, **kwargs)
+
+    def with_structured_output(
+        self,
+        schema: dict[str, Any] | type | None = None,
+        *,
+        method: StructuredOutputMethod | None = None,
+        include_raw: bool = False,
+        strict: bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, dict[str, Any] | BaseModel]:
+        """A runnable that answers with ``schema`` (pydantic class, TypedDict or JSON schema).
+
+        ``method`` defaults to ``"function_calling"``, or ``"json_schema"`` for models that
+        think (thinking mode cannot force a tool call; reference: modelscope-api.md §3.3).
+        ``"json_mode"`` asks for a JSON object: describe the keys in the prompt.
+
+        Example:
+            >>> llm.with_structured_output(Joke).invoke("Tell me a joke about cats")
+            Joke(setup='...', punchline='...')
+        """
+        method = method or self._structured_output_method()
+        if schema is None and method != "json_mode":
+            raise ValueError(f"with_structured_output(method={method!r}) needs a schema.")
+        is_pydantic = isinstance(schema, type) and is_basemodel_subclass(schema)
+        ls_format = {"kwargs": {"method": method, "strict": strict}, "schema": schema}
+        parser: Runnable[Any, Any]
+        if method == "function_calling":
+            assert schema is not None
+            tool_name = convert_to_openai_tool(schema)["function"]["name"]
+            llm = self.bind_tools(
+                [schema],
+                tool_choice=tool_name,
+                strict=strict,
+                ls_structured_output_format=ls_format,
+                **kwargs,
+            )
+            parser = (
+                PydanticToolsParser(tools=[schema], first_tool_only=True)  # type: ignore[list-item]
+                if is_pydantic
+                else JsonOutputKeyToolsParser(key_name=tool_name, first_tool_only=True)
+            )
+        elif method in ("json_mode", "json_schema"):
+            response_format = (
+                {"type": "json_object"}
+                if method == "json_mode"
+                else _json_schema_format(schema, strict)  # type: ignore[arg-type]
+            )
+            llm = self.bind(
+                response_format=response_format, ls_structured_output_format=ls_format, **kwargs
+            )
+            parser = (
+                PydanticOutputParser(pydantic_object=schema)  # type: ignore[arg-type]
+                if is_pydantic
+                else JsonOutputParser()
+            )
+        else:
+            raise ValueError(
+                f"Unknown method {method!r}; use 'function_calling', 'json_mode' or 'json_schema'."
+            )
+        if not include_raw:
+            return llm | parser
+        parsed = RunnablePassthrough.assign(
+            parsed=itemgetter("raw") | parser, parsing_error=lambda _: None
+        )
+        unparsed = RunnablePassthrough.assign(parsed=lambda _: None)
+        return RunnableMap(raw=llm) | parsed.with_fallbacks(
+            [unparsed], exception_key="parsing_error"
+        )
+
+    def _structured_output_method(self) -> StructuredOutputMethod:
+        """Function calling unless the model thinks: thinking mode rejects the forced
+        ``tool_choice`` it relies on (reference: modelscope-api.md §3.3)."""
+        info = lookup(self.model_name)
+        thinks = info.thinking == "always" or (
+            info.thinking == "hybrid" and self.enable_thinking is True
+        )
+        if info.tool_calling and not thinks:
+            return "function_calling"
+        return "json_schema" if info.json_schema else "json_mode"
+
+
+# --- LangChain -> wire ------------------------------------------------------------------------
+
+
+def _message_to_dict(message: BaseMessage) -> dict[str, Any]:
+    """One LangChain message as an OpenAI wire dict. The core then flattens text-only content
+    lists and drops ``reasoning_content`` unless ``pass_back_reasoning`` is on."""
+    if isinstance(message, ToolMessage):
+        return {
+            "role": "tool",
+            "tool_call_id": message.tool_call_id,
+            "content": _content(message.content),
+        }
+    is_ai = isinstance(message, AIMessage)
+    wire: dict[str, Any] = {"role": _role(message), "content": _content(message.content, is_ai)}
+    if message.name:
+        wire["name"] = message.name
+    if isinstance(message, AIMessage):
+        calls = [_tool_call_to_wire(call) for call in message.tool_calls]
+        calls += [_invalid_tool_call_to_wire(call) for call in message.invalid_tool_calls]
+        if calls:
+            wire["tool_calls"] = calls
+        reasoning = message.additional_kwargs.get("reasoning_content")
+        if isinstance(reasoning, str) and reasoning:
+            wire["reasoning_content"] = reasoning
+    return wire
+
+
+def _role(message: BaseMessage) -> str:
+    if isinstance(message, ChatMessage):
+        return message.role
+    if isinstance(message, HumanMessage):
+        return "user"
+    if isinstance(message, AIMessage):
+        return "assistant"
+    if isinstance(message, SystemMessage):
+        return "system"
+    if isinstance(message, FunctionMessage):
+        return "function"
+    raise TypeError(f"ChatModelScope cannot send a {type(message).__name__}.")
+
+
+def _content(content: str | list[str | dict[Any, Any]], assistant: bool = False) -> Any:
+    """Text stays text; images become OpenAI ``image_url`` parts. For assistant turns only text
+    is kept: tool calls travel in ``tool_calls``, reasoning in ``reasoning_content``."""
+    if isinstance(content, str):
+        return content
+    parts: list[dict[str, Any]] = []
+    for block in content:
+        if isinstance(block, str):
+            parts.append({"type": "text", "text": block})
+        elif not isinstance(block, dict):
+            continue
+        elif block.get("type") == "text":
+            parts.append({"type": "text", "text": str(block.get("text", ""))})
+        elif assistant:
+            continue
+        elif block.get("type") != "image_url" and is_data_content_block(block):
+            parts.append(convert_to_openai_data_block(block))
+        else:
+            parts.append(block)
+    return parts
+
+
+def _tool_call_to_wire(call: ToolCall) -> dict[str, Any]:
+    arguments = json.dumps(call["args"], ensure_ascii=False)
+    return tool_call_to_openai(call.get("id") or "", call["name"], arguments)
+
+
+def _invalid_tool_call_to_wire(call: InvalidToolCall) -> dict[str, Any]:
+    """Broken arguments go back exactly as the model wrote them."""
+    return tool_call_to_openai(call.get("id") or "", call.get("name") or "", call.get("args") or "")
+
+
+def _tool_choice(
+    choice: str | bool | dict[str, Any] | None, names: list[str]
+) -> str | dict[str, Any] | None:
+    """LangChain's ``tool_choice`` forms; the core turns "any" and names into wire forms."""
+    if choice is None or choice is False:
+        return None
+    if choice is True:
+        return names[0] if len(names) == 1 else "required"
+    if isinstance(choice, dict) or choice in _TOOL_CHOICE_MODES or choice in names:
+        return choice
+    raise ValueError(
+        f"tool_choice={choice!r} is not a bound tool; use 'auto', 'none', 'any', 'required' "
+        f"or one of {names}."
+    )
+
+
+def _json_schema_format(schema: dict[str, Any] | type, strict: bool | None) -> dict[str, Any]:
+    """An OpenAI ``response_format`` of type ``json_schema`` for ``schema``."""
+    if isinstance(schema, dict) and schema.get("type") == "json_schema":
+        return schema
+    function = convert_to_openai_function(schema, strict=strict)
+    json_schema: dict[str, Any] = {"name": function["name"], "schema": function["parameters"]}
+    if function.get("description"):
+        json_schema["description"] = function["description"]
+    if strict is not None:
+        json_schema["strict"] = strict
+    return {"type": "json_schema", "json_schema": json_schema}
+
+
+def _response_format(value: Any) -> Any:
+    """A pydantic class bound as ``response_format`` becomes its JSON-schema form."""
+    if isinstance(value, type) and is_basemodel_subclass(value):
+        return _json_schema_format(value, None)
+    return value
+
+
+# --- wire -> LangChain ------------------------------------------------------------------------
+
+
+def _chat_result(result: CoreChatResult) -> ChatResult:
+    _emit(result.warnings)
+    generations = [
+        ChatGeneration(
+            message=_message_from_choice(choice, result, first=position == 0),
+            generation_info={"finish_reason": choice.finish_reason},
+        )
+        for position, choice in enumerate(result.choices)
+    ]
+    llm_output = {"model_name": result.model, "id": result.id, "request_id": result.request_id}
+    return ChatResult(generations=generations, llm_output=llm_output)
+
+
+def _message_from_choice(choice: ChatChoice, result: CoreChatResult, *, first: bool) -> AIMessage:
+    valid = [call for call in choice.tool_calls if call.valid]
+    broken = [call for call in choice.tool_calls if not call.valid]
+    return AIMessage(
+        content=choice.content,
+        additional_kwargs={"reasoning_content": choice.reasoning} if choice.reasoning else {},
+        tool_calls=[_tool_call(call) for call in valid],
+        invalid_tool_calls=[_invalid_tool_call(call) for call in broken],
+        # Usage covers every choice: report it once so callbacks do not count it n times.
+        usage_metadata=_usage_metadata(result.usage) if first else None,
+        response_metadata=_response_metadata(
+            model=result.model,
+            finish_reason=choice.finish_reason,
+            id=result.id,
+            request_id=result.request_id,
+            quota=result.quota,
+        ),
+        id=result.id,
+    )
+
+
+def _tool_call(call: ParsedToolCall) -> ToolCall:
+    return tool_call(name=call.name, args=call.args or {}, id=call.id)
+
+
+def _invalid_tool_call(call: ParsedToolCall) -> InvalidToolCall:
+    return invalid_tool_call(name=call.name, args=call.raw_arguments, id=call.id, error=call.error)
+
+
+def _chunk_from_delta(delta: ChatDelta) -> ChatGenerationChunk:
+    """One core delta as a LangChain chunk; the closing delta carries usage and metadata."""
+    if delta.done:
+        _emit(delta.warnings)
+        last = AIMessageChunk(
+            content="",
+            usage_metadata=_usage_metadata(delta.usage),
+            response_metadata=_response_metadata(
+                model=delta.model,
+                finish_reason=delta.finish_reason,
+                id=delta.id,
+                request_id=delta.request_id,
+                quota=delta.quota,
+            ),
+            id=delta.id,
+            chunk_position="last",
+        )
+        return ChatGenerationChunk(
+            message=last, generation_info={"finish_reason": delta.finish_reason}
+        )
+    message = AIMessageChunk(
+        content=delta.content,
+        additional_kwargs={"reasoning_content": delta.reasoning} if delta.reasoning else {},
+        tool_call_chunks=[
+            tool_call_chunk(name=c.name, args=c.arguments, id=c.id, index=c.index)
+            for c in delta.tool_call_chunks
+        ],
+        response_metadata={"model_provider": PROVIDER},
+    )
+    return ChatGenerationChunk(message=message)
+
+
+def _usage_metadata(usage: Usage | None) -> UsageMetadata | None:
+    """The service's counts; None (not zeros) when it reported none (user-needs.md §B.13)."""
+    if usage is None:
+        return None
+    # cast: mypy targets 3.10, where langchain-core's typing.NotRequired keys look required.
+    metadata = cast(
+        "UsageMetadata",
+        {
+            "input_tokens": usage.input_tokens,
+            "output_tokens": usage.output_tokens,
+            "total_tokens": usage.total_tokens,
+        },
+    )
+    if usage.reasoning_tokens is not None:
+        metadata["output_token_details"] = {"reasoning": usage.reasoning_tokens}
+    if usage.cached_tokens is not None:
+        metadata["input_token_details"] = {"cache_read": usage.cached_tokens}
+    return metadata
+
+
+def _response_metadata(
+    *,
+    model: str | None,
+    finish_reason: str | None,
+    id: str | None,
+    request_id: str | None,
+    quota: QuotaStatus | None,
+) -> dict[str, Any]:
+    """``model_name`` is the model that answered: a fallback, perhaps."""
+    metadata = {
+        "model_name": model,
+        "model_provider": PROVIDER,
+        "finish_reason": finish_reason,
+        "id": id,
+        "request_id": request_id,
+        "quota": quota.to_dict() if quota is not None else None,
+    }
+    return {key: value for key, value in metadata.items() if value is not None}
+
+
+def _emit(messages: Sequence[str]) -> None:
+    """Surface the core's notes on what it changed (e.g. a downgraded ``tool_choice``)."""
+    for message in messages:
+        warnings.warn(message, UserWarning, stacklevel=3)

@@ -1,0 +1,160 @@
+"""ModelScope API-Inference embeddings for LangChain: strings in, float vectors out.
+
+Batching, order, ``encoding_format="float"``, retries and quota are the core's
+(:class:`modelscope_inference.embeddings.EmbeddingClient`); this module only holds the options.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from langchain_core.embeddings import Embeddings
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
+from typing_extensions import Self
+
+from langchain_modelscope._connection import (
+    build_client,
+    configuration_error_in,
+    picklable_state,
+)
+from modelscope_inference import ModelScopeClient, QuotaStatus
+from modelscope_inference.embeddings import DEFAULT_BATCH_SIZE
+
+DEFAULT_EMBEDDING_MODEL = "Qwen/Qwen3-Embedding-0.6B"
+_NOT_PICKLED = ("api_key", "http_client", "http_async_client")
+
+
+class ModelScopeEmbeddings(BaseModel, Embeddings):
+    """ModelScope API-Inference embedding models for LangChain.
+
+    Setup:
+        Set ``MODELSCOPE_API_KEY``; ``OPENAI_API_KEY`` is never read.
+
+    Key init args:
+        model: str
+            An embedding model id (default ``Qwen/Qwen3-Embedding-0.6B``).
+        batch_size: int
+            Texts per request (also accepted as ``chunk_size``); order is kept.
+        dimensions: int | None
+            Output size, for models that support it.
+        api_key, base_url, timeout, max_retries (default 2), default_headers, http_client,
+        http_async_client: as for :class:`~langchain_modelscope.ChatModelScope`.
+
+    Instantiate and embed:
+        .. code-block:: python
+
+            from langchain_modelscope import ModelScopeEmbeddings
+
+            embeddings = ModelScopeEmbeddings()
+            vectors = embeddings.embed_documents(["hello", "world"])
+            query = embeddings.embed_query("hello")
+
+    Texts are sent as strings (never token ids) with ``encoding_format="float"``; no tiktoken.
+    Pickles carry no token: an unpickled object reads ``MODELSCOPE_API_KEY`` when first used.
+    """
+
+    model: str = DEFAULT_EMBEDDING_MODEL
+    """The embedding model id."""
+    api_key: SecretStr | None = None
+    """The ModelScope token; None reads ``MODELSCOPE_API_KEY`` (then ``MODELSCOPE_SDK_TOKEN``)."""
+    base_url: str | None = None
+    """The API root; None reads ``MODELSCOPE_BASE_URL``, then uses the ``.cn`` endpoint."""
+    batch_size: int = Field(
+        default=DEFAULT_BATCH_SIZE,
+        ge=1,
+        validation_alias=AliasChoices("batch_size", "chunk_size"),
+    )
+    """Texts per request (also accepted as ``chunk_size``)."""
+    dimensions: int | None = None
+    """Vector size for models that can shorten their output; None for the model's own."""
+    timeout: float | None = None
+    max_retries: int = 2
+    default_headers: dict[str, str] | None = None
+    http_client: httpx.Client | None = Field(default=None, exclude=True)
+    http_async_client: httpx.AsyncClient | None = Field(default=None, exclude=True)
+
+    model_config = ConfigDict(
+        populate_by_name=True,
+        arbitrary_types_allowed=True,
+        extra="forbid",
+        protected_namespaces=(),
+    )
+
+    _client: ModelScopeClient | None = PrivateAttr(default=None)
+
+    if not TYPE_CHECKING:  # type checkers keep pydantic's typed __init__
+
+        def __init__(self, **data: Any) -> None:
+            try:
+                super().__init__(**data)
+            except ValidationError as exc:
+                cause = configuration_error_in(exc)
+                if cause is None:
+                    raise
+                raise cause from None
+
+    @model_validator(mode="after")
+    def _build_modelscope_client(self) -> Self:
+        """Resolve token and base URL now, so a missing token fails at construction."""
+        self._client = self._create_client()
+        return self
+
+    def _create_client(self) -> ModelScopeClient:
+        return build_client(
+            api_key=self.api_key,
+            base_url=self.base_url,
+            timeout=self.timeout,
+            max_retries=self.max_retries,
+            default_headers=self.default_headers,
+            http_client=self.http_client,
+            http_async_client=self.http_async_client,
+        )
+
+    @property
+    def _core(self) -> ModelScopeClient:
+        """The core client (rebuilt after unpickling, which drops it)."""
+        if self._client is None:
+            self._client = self._create_client()
+        return self._client
+
+    def __getstate__(self) -> dict[Any, Any]:
+        return picklable_state(super().__getstate__(), _NOT_PICKLED)
+
+    @property
+    def quota_status(self) -> QuotaStatus:
+        """The daily quota the service last reported for this token and model."""
+        return self._core.quota_status(self.model)
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """One vector per text, in order; ``[]`` (and no request) for no texts.
+
+        Example:
+            >>> ModelScopeEmbeddings().embed_documents(["a", "b"])
+        """
+        return self._core.embeddings.embed(
+            texts, model=self.model, batch_size=self.batch_size, dimensions=self.dimensions
+        )
+
+    def embed_query(self, text: str) -> list[float]:
+        """The vector of one text."""
+        return self.embed_documents([text])[0]
+
+    async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Async twin of :meth:`embed_documents`."""
+        return await self._core.embeddings.aembed(
+            texts, model=self.model, batch_size=self.batch_size, dimensions=self.dimensions
+        )
+
+    async def aembed_query(self, text: str) -> list[float]:
+        """Async twin of :meth:`embed_query`."""
+        return (await self.aembed_documents([text]))[0]

@@ -1,0 +1,114 @@
+"""ModelScope API-Inference embeddings for LlamaIndex: type conversion only.
+
+Batching, float encoding, retries and quota live in the core's
+:class:`~modelscope_inference.embeddings.EmbeddingClient`; this class maps LlamaIndex's
+``BaseEmbedding`` hooks onto it.
+
+Example:
+    >>> from llama_index_modelscope import ModelScopeEmbedding
+    >>> embed = ModelScopeEmbedding()  # Qwen/Qwen3-Embedding-0.6B, token from MODELSCOPE_API_KEY
+    >>> len(embed.get_text_embedding("hello"))
+    1024
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
+from llama_index.core.bridge.pydantic import Field, PrivateAttr, SecretStr
+
+from modelscope_inference.client import ModelScopeClient
+from modelscope_inference.embeddings import DEFAULT_BATCH_SIZE
+from modelscope_inference.quota import QuotaStatus
+from modelscope_inference.settings import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
+
+DEFAULT_EMBEDDING_MODEL = "Qwen/Qwen3-Embedding-0.6B"
+
+
+class ModelScopeEmbedding(BaseEmbedding):
+    """Text embeddings from ModelScope API-Inference, for indexes and retrievers.
+
+    The token is read from ``api_key`` or ``MODELSCOPE_API_KEY`` and never serialized.
+
+    Example:
+        >>> embed = ModelScopeEmbedding(model_name="Qwen/Qwen3-Embedding-0.6B", embed_batch_size=16)
+        >>> vectors = embed.get_text_embedding_batch(["a", "b", "c"])
+    """
+
+    model_name: str = Field(
+        default=DEFAULT_EMBEDDING_MODEL, description="The ModelScope embedding model id."
+    )
+    embed_batch_size: int = Field(
+        default=DEFAULT_BATCH_SIZE, gt=0, le=2048, description="Texts per request."
+    )
+    api_base: str | None = Field(
+        default=None,
+        description="API root; None reads MODELSCOPE_BASE_URL, else the .cn endpoint.",
+    )
+    api_key: SecretStr | None = Field(
+        default=None,
+        exclude=True,
+        repr=False,
+        description="ModelScope token; None reads MODELSCOPE_API_KEY. Never serialized.",
+    )
+    dimensions: int | None = Field(
+        default=None, gt=0, description="Output size, for models that support it."
+    )
+    timeout: float = Field(default=DEFAULT_TIMEOUT, gt=0, description="Seconds per request.")
+    max_retries: int = Field(default=DEFAULT_MAX_RETRIES, ge=0, description="Retries per call.")
+    additional_kwargs: dict[str, Any] = Field(
+        default_factory=dict, description="Extra top-level request body fields."
+    )
+    default_headers: dict[str, str] | None = Field(
+        default=None, description="Extra HTTP headers for every request."
+    )
+
+    _client: ModelScopeClient = PrivateAttr()
+
+    def __init__(self, **data: Any) -> None:
+        """Validate the fields, then resolve the token and base URL, so a bad configuration
+        raises :class:`ConfigurationError` here (pydantic would wrap it in a post-init hook)."""
+        super().__init__(**data)
+        self._client = ModelScopeClient.create(
+            api_key=self.api_key.get_secret_value() if self.api_key else None,
+            base_url=self.api_base,
+            timeout=self.timeout,
+            max_retries=self.max_retries,
+            default_headers=self.default_headers,
+        )
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "ModelScopeEmbedding"
+
+    @property
+    def quota_status(self) -> QuotaStatus:
+        """The last-seen daily quota for the account and this model."""
+        return self._client.quota_status(self.model_name)
+
+    def _options(self) -> dict[str, Any]:
+        return {
+            "model": self.model_name,
+            "batch_size": self.embed_batch_size,
+            "dimensions": self.dimensions,
+            "extra_body": self.additional_kwargs or None,
+        }
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[Embedding]:
+        return self._client.embeddings.embed(texts, **self._options())
+
+    async def _aget_text_embeddings(self, texts: list[str]) -> list[Embedding]:
+        return await self._client.embeddings.aembed(texts, **self._options())
+
+    def _get_text_embedding(self, text: str) -> Embedding:
+        return self._get_text_embeddings([text])[0]
+
+    async def _aget_text_embedding(self, text: str) -> Embedding:
+        return (await self._aget_text_embeddings([text]))[0]
+
+    def _get_query_embedding(self, query: str) -> Embedding:
+        return self._get_text_embedding(query)
+
+    async def _aget_query_embedding(self, query: str) -> Embedding:
+        return await self._aget_text_embedding(query)

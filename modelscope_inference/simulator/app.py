@@ -1,0 +1,343 @@
+"""The HTTP side of the simulator: a Starlette app with ModelScope's `/v1` routes.
+
+Every response carries `x-request-id`; counted responses (successful chat and embedding calls,
+quota 429s) also carry the four quota headers (reference: modelscope-api.md §3.2).
+
+>>> from modelscope_inference.simulator.state import SimulatorState
+>>> app = create_app(SimulatorState())
+>>> sorted(r.path for r in app.routes)
+['/v1/chat/completions', '/v1/embeddings', '/v1/models']
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from . import errors
+from .brain import ChatRequest, Completion, ToolCallOut, respond, usage_of
+from .embeddings import embed, encode_base64
+from .errors import ApiError
+from .faults import Fault, FaultKind, StreamShape
+from .quota import QuotaSnapshot
+from .render import completion_body, stream_events
+from .script import Reply
+from .state import UNBOUND_TOKEN, SimulatorState
+from .text import count_tokens
+from .validation import EmbeddingRequest, parse_chat, parse_embedding
+
+__all__ = ["ConnectionDropped", "create_app"]
+
+_JSON = "application/json"
+_BATCH_BYTES = 64 * 1024
+Headers = list[tuple[str, str]]
+
+
+class ConnectionDropped(Exception):
+    """Raised after a partial response so the server closes the connection abruptly."""
+
+
+class _HideDroppedConnections(logging.Filter):
+    """Keep uvicorn from logging the deliberate drops of `Fault.drop_after` as errors."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, ConnectionDropped)
+
+
+def install_log_filter() -> None:
+    """Attach the drop filter to uvicorn's error logger once."""
+    logger = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _HideDroppedConnections) for f in logger.filters):
+        logger.addFilter(_HideDroppedConnections())
+
+
+def create_app(state: SimulatorState) -> Starlette:
+    """The Starlette app serving `state`."""
+    api = _Api(state)
+    routes = [
+        Route("/v1/chat/completions", api.chat, methods=["POST"]),
+        Route("/v1/embeddings", api.embeddings, methods=["POST"]),
+        Route("/v1/models", api.models, methods=["GET"]),
+    ]
+    # reference: modelscope-api.md §1.6, unknown routes answer "404 page not found" [CODE]
+    handlers = {404: _not_found, 405: _not_allowed}
+    return Starlette(routes=routes, exception_handlers=handlers)
+
+
+@dataclass(frozen=True)
+class _Gate:
+    """Per-request facts gathered before the route's own work."""
+
+    rid: str
+    body: Any
+    faults: list[Fault]
+    early: Response | None
+
+
+class _Api:
+    def __init__(self, state: SimulatorState) -> None:
+        self.state = state
+
+    async def models(self, request: Request) -> Response:
+        # reference: modelscope-api.md §1.5, /v1/models is public (no token; 200 for garbage)
+        rid = await self._begin(request)
+        data = [spec.listing() for spec in self.state.catalog.values()]
+        return _json(200, {"object": "list", "data": data}, [("x-request-id", rid)])
+
+    async def chat(self, request: Request) -> Response:
+        gate = await self._gate(request, stream_key=True)
+        if gate.early is not None:
+            return gate.early
+        parsed = parse_chat(gate.body, self.state.catalog)
+        if isinstance(parsed, ApiError):
+            return _error(parsed, gate.rid)
+        return self._complete(parsed, gate.rid, gate.faults)
+
+    async def embeddings(self, request: Request) -> Response:
+        gate = await self._gate(request, stream_key=False)
+        if gate.early is not None:
+            return gate.early
+        parsed = parse_embedding(gate.body, self.state.catalog)
+        if isinstance(parsed, ApiError):
+            return _error(parsed, gate.rid)
+        snap = self.state.quota.consume(parsed.model.id)
+        if not snap.allowed:
+            return _quota_429(gate.rid, snap)
+        payload = _embedding_payload(parsed)
+        headers = [("x-request-id", gate.rid), *snap.headers()]
+        return _maybe_dropped(_json(200, payload, headers), gate.faults)
+
+    async def _begin(self, request: Request, body: Any = None) -> str:
+        """Give the request an id, record it, and apply the configured latency."""
+        rid = str(uuid.uuid4())
+        self.state.record(request.method, request.url.path, request.headers.items(), body, rid)
+        if self.state.latency > 0:
+            await asyncio.sleep(self.state.latency)
+        return rid
+
+    async def _gate(self, request: Request, stream_key: bool) -> _Gate:
+        """Record, delay, authenticate and take faults; `early` is set to answer right away."""
+        body = _loads(await request.body())
+        rid = await self._begin(request, body)
+        auth = _authenticate(request.headers.get("authorization"), self.state.token)
+        if auth is not None:
+            return _Gate(rid, body, [], _error(auth, rid))
+        model = body.get("model") if isinstance(body, dict) else None
+        model_id = model if isinstance(model, str) else ""
+        stream = stream_key and isinstance(body, dict) and body.get("stream") is True
+        faults = self.state.faults.take(model_id, stream)
+        delay = sum(f.seconds for f in faults if f.kind is FaultKind.LATENCY)
+        if not stream:
+            delay += sum(f.seconds for f in faults if f.kind is FaultKind.SLOW_FIRST_BYTE)
+        if delay > 0:
+            await asyncio.sleep(delay)
+        replacing = next((f for f in faults if f.replaces_response), None)
+        early = None if replacing is None else self._fault_response(replacing, rid, model_id)
+        return _Gate(rid, body, faults, early)
+
+    def _fault_response(self, fault: Fault, rid: str, model: str) -> Response:
+        headers: Headers = [("x-request-id", rid)]
+        if fault.kind is FaultKind.RATE_LIMIT:
+            # reference: modelscope-api.md §3.3, a transient 429 has the quota body; clients tell
+            # it from exhaustion because the remaining headers are > 0.
+            headers += self.state.quota.peek(model).headers()
+            if fault.retry_after is not None:
+                headers.append(("retry-after", _seconds(fault.retry_after)))
+            return _error(errors.quota_exceeded(), rid, headers)
+        if fault.kind is FaultKind.SERVER_ERROR:
+            error = errors.server_error()
+            return _raw(fault.status, error.encode(rid), headers, _JSON)
+        # reference: modelscope-api.md §2, "400 status code (no body)"
+        return _raw(fault.status, b"", headers, None)
+
+    def _complete(self, req: ChatRequest, rid: str, faults: list[Fault]) -> Response:
+        before = self.state.quota.peek(req.model.id)
+        if not before.allowed:
+            return _quota_429(rid, before)
+        reply = self.state.scripts.pop()
+        if reply is not None and reply.is_error:
+            return _scripted_error(reply, rid)
+        # reference: modelscope-api.md §3.2, a successful call spends one account and one model call
+        snap = self.state.quota.consume(req.model.id)
+        completion = respond(req) if reply is None else _from_script(reply)
+        headers = [("x-request-id", rid), *snap.headers()]
+        completion_id = f"chatcmpl-{rid.replace('-', '')}"
+        created = int(time.time())
+        if not req.stream:
+            usage = usage_of(req, completion)
+            body = completion_body(completion, completion_id, created, req.model.id, usage)
+            return _maybe_dropped(_raw(200, body, headers, _JSON), faults)
+        usage_or_none = usage_of(req, completion) if req.include_usage else None
+        shape = StreamShape.from_faults(faults)
+        events = stream_events(
+            completion, completion_id, created, req.model.id, usage_or_none, shape
+        )
+        return _EventStream(events, headers, shape)
+
+
+def _authenticate(header: str | None, token: str) -> ApiError | None:
+    scheme, _, given = (header or "").partition(" ")
+    given = given.strip() if scheme.lower() == "bearer" else ""
+    if given == token:
+        return None
+    if given == UNBOUND_TOKEN:
+        # reference: modelscope-api.md §2/§3.3, account without Alibaba Cloud binding
+        return errors.unbound_account()
+    # reference: modelscope-api.md §2/§3.3, missing or unknown token
+    return errors.invalid_token()
+
+
+def _quota_429(rid: str, snap: QuotaSnapshot) -> Response:
+    # reference: modelscope-api.md §3.2/§3.3, quota 429 with the four headers; 0 marks the
+    # spent counter (per-model vs account).
+    return _error(errors.quota_exceeded(), rid, [("x-request-id", rid), *snap.headers()])
+
+
+def _from_script(reply: Reply) -> Completion:
+    calls = tuple(
+        ToolCallOut(c.id or f"call_{uuid.uuid4().hex[:24]}", c.name, c.arguments_json)
+        for c in reply.tool_calls
+    )
+    finish = reply.finish_reason or ("tool_calls" if calls else "stop")
+    return Completion(
+        content=reply.full_text,
+        reasoning=reply.reasoning or "",
+        tool_calls=calls,
+        finish_reason=finish,
+        chunks=reply.stream_chunks(),
+        encoded_chunks=reply.encoded_chunks,
+        usage=reply.usage,
+    )
+
+
+def _scripted_error(reply: Reply, rid: str) -> Response:
+    headers: Headers = [("x-request-id", rid), *reply.headers.items()]
+    body = reply.body
+    if body is None:
+        return _raw(reply.status, b"", headers, None)
+    if isinstance(body, bytes | str):
+        data = body.encode() if isinstance(body, str) else body
+        return _raw(reply.status, data, headers, "text/plain; charset=utf-8")
+    return _raw(reply.status, json.dumps(body, ensure_ascii=False).encode(), headers, _JSON)
+
+
+def _embedding_payload(req: EmbeddingRequest) -> dict[str, Any]:
+    data = []
+    for index, text in enumerate(req.inputs):
+        vector = embed(text, req.model.dimension)
+        encoded: Any = encode_base64(vector) if req.base64 else vector
+        data.append({"object": "embedding", "index": index, "embedding": encoded})
+    tokens = sum(max(count_tokens(t), 1) for t in req.inputs)
+    usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+    return {"object": "list", "data": data, "model": req.model.id, "usage": usage}
+
+
+def _loads(raw: bytes) -> Any:
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
+
+
+def _seconds(value: float) -> str:
+    return str(int(value)) if value == int(value) else str(value)
+
+
+def _error(error: ApiError, rid: str, headers: Headers | None = None) -> Response:
+    return _raw(error.status, error.encode(rid), headers or [("x-request-id", rid)], _JSON)
+
+
+def _json(status: int, payload: Any, headers: Headers) -> Response:
+    return _raw(status, json.dumps(payload, ensure_ascii=False).encode(), headers, _JSON)
+
+
+def _raw(status: int, body: bytes, headers: Headers, media_type: str | None) -> Response:
+    return Response(body, status_code=status, headers=dict(headers), media_type=media_type)
+
+
+def _maybe_dropped(response: Response, faults: Sequence[Fault]) -> Response:
+    drop = next((f for f in faults if f.kind is FaultKind.DROP_AFTER), None)
+    return response if drop is None else _DroppedBody(response, drop.count)
+
+
+def _batches(events: Sequence[bytes]) -> Iterator[bytes]:
+    buffer: list[bytes] = []
+    size = 0
+    for event in events:
+        buffer.append(event)
+        size += len(event)
+        if size >= _BATCH_BYTES:
+            yield b"".join(buffer)
+            buffer, size = [], 0
+    if buffer:
+        yield b"".join(buffer)
+
+
+class _EventStream(Response):
+    """An SSE response from pre-built events; may stall, or drop the connection mid-stream."""
+
+    def __init__(self, events: list[bytes], headers: Headers, shape: StreamShape) -> None:
+        self.status_code = 200
+        self.background = None
+        self.events = events if shape.drop_after is None else events[: shape.drop_after]
+        self.drop = shape.drop_after is not None
+        self.delay = shape.first_byte_delay
+        raw = [*headers, ("content-type", "text/event-stream; charset=utf-8")]
+        raw.append(("cache-control", "no-cache"))
+        self.raw_headers = [(k.lower().encode(), v.encode()) for k, v in raw]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+        if self.delay > 0:
+            await asyncio.sleep(self.delay)
+        for batch in _batches(self.events):
+            await send({"type": "http.response.body", "body": batch, "more_body": True})
+        if self.drop:
+            raise ConnectionDropped("drop_after fault: closing mid-stream")
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+class _DroppedBody(Response):
+    """Headers with the full Content-Length, then part of the body, then an abrupt close."""
+
+    def __init__(self, inner: Response, n_chunks: int) -> None:
+        self.status_code = inner.status_code
+        self.background = None
+        self.raw_headers = inner.raw_headers
+        self.partial = inner.body[: len(inner.body) // 2] if n_chunks > 0 else b""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        start = {
+            "type": "http.response.start",
+            "status": self.status_code,
+            "headers": self.raw_headers,
+        }
+        await send(start)
+        if self.partial:
+            await send({"type": "http.response.body", "body": self.partial, "more_body": True})
+        raise ConnectionDropped("drop_after fault: closing before the body is complete")
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    headers = {"x-request-id": str(uuid.uuid4())}
+    return Response(b"404 page not found", 404, headers, media_type="text/plain")
+
+
+async def _not_allowed(request: Request, exc: Exception) -> Response:
+    headers = {"x-request-id": str(uuid.uuid4())}
+    return Response(b"405 method not allowed", 405, headers, media_type="text/plain")

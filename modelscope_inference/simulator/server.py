@@ -1,0 +1,268 @@
+"""Run the simulator in a background thread (:class:`Simulator`) or the foreground (`serve`).
+
+>>> from modelscope_inference.simulator import Simulator
+>>> with Simulator() as sim:  # doctest: +SKIP
+...     openai.OpenAI(base_url=sim.base_url, api_key=sim.token).models.list()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import sys
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from types import TracebackType
+
+import uvicorn
+
+from .app import create_app, install_log_filter
+from .faults import Fault
+from .models import ModelSpec
+from .quota import DEFAULT_ACCOUNT_LIMIT, DEFAULT_MODEL_LIMIT, Clock, QuotaSnapshot
+from .script import Reply
+from .state import DEFAULT_TOKEN, RecordedRequest, SimulatorState
+
+__all__ = ["Simulator", "serve"]
+
+_START_TIMEOUT = 10.0
+
+
+class Simulator:
+    """A local ModelScope API-Inference server on a free loopback port, for tests and demos.
+
+    Use it as a context manager (`with` or `async with`); it starts uvicorn in a daemon thread
+    and stops it on exit.
+
+    >>> with Simulator(account_limit=5) as sim:  # doctest: +SKIP
+    ...     client = openai.OpenAI(base_url=sim.base_url, api_key=sim.token, max_retries=0)
+    ...     sim.inject(Fault.rate_limit(retry_after=1))
+    ...     sim.script(Reply.text("scripted answer"))
+    """
+
+    def __init__(
+        self,
+        *,
+        token: str = DEFAULT_TOKEN,
+        latency: float = 0.0,
+        account_limit: int = DEFAULT_ACCOUNT_LIMIT,
+        default_model_limit: int = DEFAULT_MODEL_LIMIT,
+        model_limits: Mapping[str, int] | None = None,
+        clock: datetime | Clock | None = None,
+        models: Iterable[ModelSpec | str] | None = (),
+        host: str = "127.0.0.1",
+        port: int = 0,
+        max_recorded: int | None = 10_000,
+    ) -> None:
+        self._state = SimulatorState(
+            token=token,
+            latency=latency,
+            account_limit=account_limit,
+            default_model_limit=default_model_limit,
+            model_limits=model_limits,
+            clock=clock,
+            models=models,
+            max_recorded=max_recorded,
+        )
+        self._host = host
+        self._port = port
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._socket: socket.socket | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> Simulator:
+        """Bind the port and serve in a daemon thread; returns once the server accepts."""
+        if self._server is not None:
+            return self
+        # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on accepted sockets whose
+        # proto says TCP, and without it Nagle + delayed ACK add ~40 ms to every response.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.bind((self._host, self._port))
+        config = uvicorn.Config(
+            create_app(self._state),
+            log_level="warning",
+            access_log=False,
+            log_config=None,  # leave the host application's logging configuration alone
+            lifespan="off",
+            timeout_graceful_shutdown=1,
+        )
+        install_log_filter()
+        server = uvicorn.Server(config)
+        thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [sock]}, name="modelscope-simulator", daemon=True
+        )
+        self._server, self._thread, self._socket = server, thread, sock
+        thread.start()
+        self._wait_started(server, thread)
+        return self
+
+    def stop(self) -> None:
+        """Stop the server and wait for its thread (forcing exit after a grace period)."""
+        server, thread = self._server, self._thread
+        if server is None or thread is None:
+            return
+        server.should_exit = True
+        thread.join(timeout=5)
+        if thread.is_alive():
+            server.force_exit = True
+            thread.join(timeout=5)
+        if self._socket is not None:
+            self._socket.close()
+        self._server = self._thread = self._socket = None
+
+    def __enter__(self) -> Simulator:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    async def __aenter__(self) -> Simulator:
+        return await asyncio.to_thread(self.start)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await asyncio.to_thread(self.stop)
+
+    # -- addresses -------------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        """The bound port (only meaningful once started)."""
+        if self._socket is None:
+            raise RuntimeError("the simulator is not running; use `with Simulator() as sim:`")
+        return int(self._socket.getsockname()[1])
+
+    @property
+    def url(self) -> str:
+        """The server root, e.g. `http://127.0.0.1:51234`."""
+        return f"http://{self._host}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """The OpenAI-compatible base URL, e.g. `http://127.0.0.1:51234/v1`."""
+        return f"{self.url}/v1"
+
+    @property
+    def token(self) -> str:
+        """The one token the simulator accepts."""
+        return self._state.token
+
+    # -- controls --------------------------------------------------------------------------
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Recorded requests, oldest first, with the Authorization value masked."""
+        return self._state.requests
+
+    def reset(self) -> None:
+        """Clear requests, faults, scripts and quota counters; restore limits, clock, latency."""
+        self._state.reset()
+
+    def set_quota(
+        self,
+        account_limit: int | None = None,
+        model_limits: Mapping[str, int] | None = None,
+        default_model_limit: int | None = None,
+    ) -> None:
+        """Change the daily limits (calls already spent today still count).
+
+        >>> sim.set_quota(account_limit=10, model_limits={"Qwen/Qwen3-8B": 2})  # doctest: +SKIP
+        """
+        self._state.quota.configure(account_limit, model_limits, default_model_limit)
+
+    def set_clock(self, clock: datetime | Clock) -> None:
+        """Fix the time (an aware datetime) or give a callable; counters reset at 00:00 Shanghai.
+
+        >>> sim.set_clock(datetime(2025, 1, 1, 23, 59, tzinfo=SHANGHAI))  # doctest: +SKIP
+        """
+        self._state.quota.set_clock(clock)
+
+    def quota(self, model: str) -> QuotaSnapshot:
+        """The counters for `model` right now, without spending a call."""
+        return self._state.quota.peek(model)
+
+    def inject(self, fault: Fault, times: int | None = 1, model: str | None = None) -> None:
+        """Apply `fault` to the next `times` requests (None: all), optionally for one model.
+
+        >>> sim.inject(Fault.server_error(503), times=2, model="Qwen/Qwen3-8B")  # doctest: +SKIP
+        """
+        self._state.faults.arm(fault, times, model)
+
+    def script(self, *replies: Reply, times: int | None = 1) -> None:
+        """Queue exact replies for the next chat requests, in order, the group `times` times.
+
+        >>> sim.script(Reply.text("one"), Reply.text("two"))  # doctest: +SKIP
+        """
+        self._state.scripts.push(replies, times)
+
+    @property
+    def latency(self) -> float:
+        """Seconds added before every request is handled."""
+        return self._state.latency
+
+    @latency.setter
+    def latency(self, seconds: float) -> None:
+        self._state.latency = seconds
+
+    @staticmethod
+    def _wait_started(server: uvicorn.Server, thread: threading.Thread) -> None:
+        deadline = time.monotonic() + _START_TIMEOUT
+        while not server.started:
+            if not thread.is_alive():
+                raise RuntimeError("the simulator server thread exited during startup")
+            if time.monotonic() > deadline:
+                raise RuntimeError("the simulator did not start within 10 seconds")
+            time.sleep(0.002)
+
+
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    token: str = DEFAULT_TOKEN,
+    *,
+    latency: float = 0.0,
+    account_limit: int = DEFAULT_ACCOUNT_LIMIT,
+    default_model_limit: int = DEFAULT_MODEL_LIMIT,
+    models: Iterable[ModelSpec | str] | None = (),
+    log_level: str = "warning",
+    announce: bool = True,
+) -> None:
+    """Run the simulator in the foreground until interrupted (Ctrl+C). Blocking.
+
+    Clients use base URL `http://{host}:{port}/v1` and `token` as their API key.
+
+    >>> serve(port=8000, token="ms-simulator")  # doctest: +SKIP
+    """
+    state = SimulatorState(
+        token=token,
+        latency=latency,
+        account_limit=account_limit,
+        default_model_limit=default_model_limit,
+        models=models,
+    )
+    config = uvicorn.Config(
+        create_app(state), host=host, port=port, log_level=log_level, access_log=False
+    )
+    install_log_filter()
+    if announce:
+        print(
+            f"ModelScope simulator on http://{host}:{port}/v1 (token: {token}); Ctrl+C to stop",
+            file=sys.stderr,
+            flush=True,
+        )
+    uvicorn.Server(config).run()

@@ -1,0 +1,174 @@
+"""The token never appears in an error message, a log record, or a repr, even when the server
+echoes it back (user-needs.md test scenario 16)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from modelscope_inference import (
+    DEFAULT_BASE_URL,
+    ChatRequest,
+    ConfigurationError,
+    ModelScopeError,
+    Settings,
+)
+from modelscope_inference.quota import tracker_for
+from modelscope_inference.redaction import redact
+
+from .fakes import SECRET, FakeServer, chat_completion, chunk, fail, reply, sse
+
+LOGGERS = ("modelscope_inference", "httpx", "httpcore", "openai")
+MODEL = "Qwen/Qwen2.5-7B-Instruct"
+REQUEST = ChatRequest(model=MODEL, messages=[{"role": "user", "content": "hi"}])
+ECHO = f"token {SECRET} was refused (Authorization: Bearer {SECRET})"
+
+
+@pytest.fixture
+def logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    for name in LOGGERS:
+        caplog.set_level(logging.DEBUG, logger=name)
+    caplog.set_level(logging.DEBUG)
+    tracker_for(SECRET, DEFAULT_BASE_URL).reset()
+    yield caplog
+    tracker_for(SECRET, DEFAULT_BASE_URL).reset()
+
+
+def _assert_clean(exc: BaseException, caplog: pytest.LogCaptureFixture) -> None:
+    assert SECRET not in str(exc)
+    assert SECRET not in repr(exc)
+    assert all(SECRET not in str(arg) for arg in exc.args)
+    for record in caplog.records:
+        assert SECRET not in record.getMessage(), record.getMessage()
+    assert SECRET not in caplog.text
+
+
+def _refuse(request: httpx.Request) -> Exception:
+    return httpx.ConnectError(f"cannot connect with {SECRET}", request=request)
+
+
+def _stall(request: httpx.Request) -> Exception:
+    return httpx.ReadTimeout(f"timed out, Bearer {SECRET}", request=request)
+
+
+ERROR_CASES = {
+    "authentication": reply(401, {"errors": {"message": ECHO}, "request_id": "r"}),
+    "binding": reply(401, {"error": {"message": f"Please bind your Alibaba Cloud account {ECHO}"}}),
+    "forbidden": reply(403, content=ECHO.encode()),
+    "quota": reply(
+        429,
+        {"errors": {"message": ECHO}},
+        headers={"modelscope-ratelimit-requests-remaining": "0"},
+    ),
+    "rate-limit": reply(429, {"errors": {"message": ECHO}}),
+    "bad-request": reply(400, {"error": {"message": ECHO}}),
+    "thinking": reply(400, {"error": {"message": f"enable thinking: stream mode only. {ECHO}"}}),
+    "not-found": reply(404, content=ECHO.encode()),
+    "server-error": reply(500, {"error": {"message": ECHO}}),
+    "invalid-response": reply(200, content=ECHO.encode()),
+    "connection": fail(_refuse),
+    "timeout": fail(_stall),
+}
+
+
+@pytest.mark.parametrize("case", list(ERROR_CASES))
+def test_token_absent_from_every_error_and_log(
+    make_client: Any, logs: pytest.LogCaptureFixture, case: str
+) -> None:
+    server = FakeServer(ERROR_CASES[case])
+    client = make_client(server, api_key=SECRET, max_retries=1)
+
+    with pytest.raises(ModelScopeError) as caught:
+        client.chat.complete(REQUEST)
+
+    assert server.requests[0].headers["authorization"] == f"Bearer {SECRET}"
+    assert logs.records, "nothing was captured; the check would be vacuous"
+    _assert_clean(caught.value, logs)
+
+
+def test_token_absent_from_pre_flight_quota_error(
+    make_client: Any, logs: pytest.LogCaptureFixture
+) -> None:
+    server = FakeServer(ERROR_CASES["quota"])
+    client = make_client(server, api_key=SECRET)
+    with pytest.raises(ModelScopeError):
+        client.chat.complete(REQUEST)
+
+    with pytest.raises(ModelScopeError) as caught:
+        client.chat.complete(REQUEST)
+
+    assert server.count == 1
+    _assert_clean(caught.value, logs)
+
+
+def test_token_absent_from_stream_interruption(
+    make_client: Any, logs: pytest.LogCaptureFixture
+) -> None:
+    server = FakeServer(sse(chunk(f"echo {SECRET}"), break_with=httpx.ReadError))
+    client = make_client(server, api_key=SECRET)
+
+    with pytest.raises(ModelScopeError) as caught:
+        list(client.chat.stream(REQUEST))
+
+    _assert_clean(caught.value, logs)
+
+
+def test_token_absent_from_configuration_errors() -> None:
+    for url in ("http://evil.example/v1", "https://x.example/v1/chat/completions"):
+        with pytest.raises(ConfigurationError) as caught:
+            Settings.resolve(api_key=SECRET, base_url=url)
+        assert SECRET not in str(caught.value)
+
+
+def test_token_absent_from_reprs(make_client: Any) -> None:
+    client = make_client(FakeServer(reply(200, chat_completion())), api_key=SECRET)
+
+    for text in (
+        repr(client),
+        str(client),
+        repr(client.settings),
+        str(client.settings),
+        repr(client.transport),
+        repr(client.policy),
+    ):
+        assert SECRET not in text
+    assert client.settings.masked_token == "ms-SE***"
+
+
+@pytest.mark.parametrize("name", [*LOGGERS, "httpcore.http11", "openai._base_client"])
+def test_a_token_logged_by_the_http_stack_is_redacted(
+    make_client: Any, logs: pytest.LogCaptureFixture, name: str
+) -> None:
+    make_client(FakeServer(reply(200, chat_completion())), api_key=SECRET)  # installs filters
+
+    logging.getLogger(name).debug("headers: %s", {"authorization": f"Bearer {SECRET}"})
+    logging.getLogger(name).warning(f"raw {SECRET}")
+
+    messages = [r.getMessage() for r in logs.records if r.name == name]
+    assert len(messages) == 2
+    assert all(SECRET not in m for m in messages)
+    assert "***" in messages[0]
+
+
+def test_bare_uuid_token_is_redacted_once_known() -> None:
+    bare = "7a6b5c4d-3e2f-1a0b-9c8d-7e6f5a4b3c2d"
+    Settings.resolve(api_key=bare, environ={})
+
+    assert bare not in redact(f"the server said {bare} is invalid")
+
+
+def test_openai_client_debug_logs_do_not_carry_the_token(
+    make_client: Any, logs: pytest.LogCaptureFixture
+) -> None:
+    server = FakeServer(reply(200, {"object": "list", "data": []}))
+    client = make_client(server, api_key=SECRET)
+
+    client.transport.openai_client().models.list()
+
+    assert server.requests[0].headers["authorization"] == f"Bearer {SECRET}"
+    assert any(r.name.startswith("openai") for r in logs.records)
+    assert SECRET not in logs.text
