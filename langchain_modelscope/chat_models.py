@@ -407,6 +407,7 @@ class ChatModelScope(BaseChatModel):
         )
 
     def _check_streamable(self, request: ChatRequest) -> None:
+        """LangChain merges stream chunks into one message, so only one answer can stream."""
         if (request.params.get("n") or 1) > 1:
             raise ValueError("n > 1 is not supported when streaming; stream one answer.")
 
@@ -667,6 +668,8 @@ def _json_schema_format(schema: dict[str, Any] | type, strict: bool | None) -> d
     """An OpenAI ``response_format`` of type ``json_schema`` for ``schema``."""
     if isinstance(schema, dict) and schema.get("type") == "json_schema":
         return schema
+    if isinstance(schema, dict) and "name" in schema and "schema" in schema:
+        return {"type": "json_schema", "json_schema": schema}
     function = convert_to_openai_function(schema, strict=strict)
     json_schema: dict[str, Any] = {"name": function["name"], "schema": function["parameters"]}
     if function.get("description"):

@@ -82,6 +82,12 @@ class ModelScopeEmbedding(BaseEmbedding):
     def class_name(cls) -> str:
         return "ModelScopeEmbedding"
 
+    def __getstate__(self) -> dict[Any, Any]:
+        """A pickle carries no token (user-needs.md §D.27): unpickling reads MODELSCOPE_API_KEY."""
+        state = super().__getstate__()
+        state["__dict__"] = {**state["__dict__"], "api_key": None}
+        return state
+
     @property
     def quota_status(self) -> QuotaStatus:
         """The last-seen daily quota for the account and this model."""

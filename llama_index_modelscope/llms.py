@@ -50,6 +50,7 @@ from llama_index.core.llms.llm import ToolSelection
 from modelscope_inference.catalog import lookup
 from modelscope_inference.chat import ChatDelta, ChatRequest, ChatResult, Usage
 from modelscope_inference.client import ModelScopeClient
+from modelscope_inference.errors import ToolArgumentsError
 from modelscope_inference.quota import QuotaStatus
 from modelscope_inference.settings import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
 from modelscope_inference.tools import ParsedToolCall, parse_arguments, tool_call_to_openai
@@ -61,28 +62,6 @@ logger = logging.getLogger("modelscope_inference")
 
 # LlamaIndex roles that OpenAI-compatible servers do not know, mapped to ones they do.
 _ROLES = {"chatbot": "assistant", "model": "assistant", "developer": "system"}
-
-
-class ToolArgumentsError(ValueError):
-    """A tool call's arguments are not a JSON object, so the tool must not run.
-
-    LlamaIndex's ``ToolSelection`` would silently turn them into ``{}`` (user-needs.md §B.17);
-    this error keeps the raw text instead.
-
-    Example:
-        >>> except ToolArgumentsError as exc:
-        ...     print(exc.tool_name, exc.raw_arguments)
-    """
-
-    def __init__(self, tool_name: str, tool_id: str | None, raw_arguments: str, reason: str):
-        super().__init__(
-            f"The model called tool {tool_name!r} (id {tool_id!r}) with arguments that are not "
-            f"a JSON object ({reason}): {raw_arguments!r}. The tool was not run; retry the "
-            "turn or fix the arguments."
-        )
-        self.tool_name = tool_name
-        self.tool_id = tool_id
-        self.raw_arguments = raw_arguments
 
 
 # --- LlamaIndex -> wire ---------------------------------------------------------------------
@@ -390,6 +369,12 @@ class ModelScopeLLM(FunctionCallingLLM):
     @classmethod
     def class_name(cls) -> str:
         return "ModelScopeLLM"
+
+    def __getstate__(self) -> dict[Any, Any]:
+        """A pickle carries no token (user-needs.md §D.27): unpickling reads MODELSCOPE_API_KEY."""
+        state = super().__getstate__()
+        state["__dict__"] = {**state["__dict__"], "api_key": None}
+        return state
 
     @property
     def metadata(self) -> LLMMetadata:

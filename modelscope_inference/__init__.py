@@ -29,6 +29,7 @@ from modelscope_inference.errors import (
     ServiceUnavailableError,
     StreamInterruptedError,
     ThinkingModeError,
+    ToolArgumentsError,
 )
 from modelscope_inference.quota import QuotaStatus
 from modelscope_inference.retry import RetryPolicy
@@ -60,6 +61,7 @@ __all__ = [
     "Settings",
     "StreamInterruptedError",
     "ThinkingModeError",
+    "ToolArgumentsError",
     "Usage",
     "lookup",
 ]

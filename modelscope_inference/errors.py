@@ -17,7 +17,8 @@ openai SDK (``except openai.RateLimitError``) keeps working. Catch what you mean
     ├── APIConnectionError              no answer
     │   ├── APITimeoutError
     │   └── StreamInterruptedError      a stream broke after output began
-    └── InvalidResponseError            an answer we could not parse
+    ├── InvalidResponseError            an answer we could not parse
+    └── ToolArgumentsError              a tool call whose arguments are not a JSON object
 
 Example:
     >>> try:
@@ -204,6 +205,28 @@ class InvalidResponseError(ModelScopeError, openai.APIResponseValidationError):
     ) -> None:
         super().__init__(response, body, message=redact(message))
         self.model = model
+
+
+class ToolArgumentsError(ModelScopeError, ValueError):
+    """A tool call's arguments are not a JSON object, so the tool must not run.
+
+    Frameworks that need valid arguments to run a tool raise this instead of running it with
+    ``{}`` (user-needs.md §B.17); it keeps the raw text.
+
+    Example:
+        >>> except ToolArgumentsError as exc:
+        ...     print(exc.tool_name, exc.raw_arguments)
+    """
+
+    def __init__(self, tool_name: str, tool_id: str | None, raw_arguments: str, reason: str):
+        super().__init__(
+            f"The model called tool {tool_name!r} (id {tool_id!r}) with arguments that are not "
+            f"a JSON object ({reason}): {raw_arguments!r}. The tool was not run; retry the "
+            "turn or fix the arguments."
+        )
+        self.tool_name = tool_name
+        self.tool_id = tool_id
+        self.raw_arguments = raw_arguments
 
 
 # --- classification ---------------------------------------------------------------------------

@@ -619,6 +619,20 @@ def test_account_scoped_exhaustion_does_not_fall_back(make_client: Any) -> None:
     assert server.count == 1
 
 
+def test_account_scoped_exhaustion_stops_even_without_pre_flight(
+    make_client: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = FakeServer(_spent_for(PLAIN, ACCOUNT_SPENT))
+    request = ChatRequest(model=PLAIN, messages=HI, fallback_models=[HYBRID])
+    caplog.set_level(logging.WARNING, logger="modelscope_inference")
+
+    with pytest.raises(QuotaExhaustedError):
+        make_client(server, preflight=False).chat.complete(request)
+
+    assert [b["model"] for b in server.bodies] == [PLAIN]
+    assert not any("falling back" in r.getMessage() for r in caplog.records)
+
+
 def test_last_model_exhausted_raises(make_client: Any) -> None:
     def respond(request: httpx.Request) -> httpx.Response:
         return httpx.Response(429, json=LIMIT_BODY, headers=MODEL_SPENT)

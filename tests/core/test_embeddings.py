@@ -62,8 +62,9 @@ def test_one_request_per_batch_and_order_across_batches(make_client: Any) -> Non
 
 async def test_async_embed_batches_and_orders(make_client: Any) -> None:
     server = FakeServer(_embedder)
+    client = make_client(server)
 
-    vectors = await make_client(server).embeddings.aembed(["a", "bb", "ccc"], model=MODEL, batch_size=2)
+    vectors = await client.embeddings.aembed(["a", "bb", "ccc"], model=MODEL, batch_size=2)
 
     assert server.count == 2
     assert [v[1] for v in vectors] == [1.0, 2.0, 3.0]

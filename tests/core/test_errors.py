@@ -75,8 +75,7 @@ STREAM_ONLY_BODY = {
 TOOL_CHOICE_BODY = {
     "error": {
         "code": "invalid_parameter_error",
-        "message": "tool_choice does not support being set to required or object in thinking "
-        "mode",
+        "message": "tool_choice does not support being set to required or object in thinking mode",
     }
 }
 

@@ -61,9 +61,12 @@ def test_no_quota_headers_gives_none() -> None:
 
 
 def test_unreadable_values_are_ignored_and_all_unreadable_gives_none() -> None:
-    assert parse_quota_headers(
-        {"modelscope-ratelimit-requests-remaining": "lots"}, model=MODEL, now=NOW
-    ) is None
+    assert (
+        parse_quota_headers(
+            {"modelscope-ratelimit-requests-remaining": "lots"}, model=MODEL, now=NOW
+        )
+        is None
+    )
     status = parse_quota_headers(
         {
             "modelscope-ratelimit-requests-remaining": "lots",

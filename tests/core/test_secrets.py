@@ -154,6 +154,14 @@ def test_a_token_logged_by_the_http_stack_is_redacted(
     assert "***" in messages[0]
 
 
+def test_unregistered_ms_tokens_and_bearer_values_are_redacted() -> None:
+    text = redact("other token ms-a1b2c3d4-e5f6 and Authorization: Bearer sk-anything-at-all")
+
+    assert "ms-a1b2c3d4-e5f6" not in text
+    assert "sk-anything-at-all" not in text
+    assert text == "other token *** and Authorization: Bearer ***"
+
+
 def test_bare_uuid_token_is_redacted_once_known() -> None:
     bare = "7a6b5c4d-3e2f-1a0b-9c8d-7e6f5a4b3c2d"
     Settings.resolve(api_key=bare, environ={})

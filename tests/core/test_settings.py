@@ -172,7 +172,9 @@ def test_chat_completions_url_is_refused_with_what_to_pass(url: str) -> None:
 
 def test_embeddings_url_is_refused_too() -> None:
     with pytest.raises(ConfigurationError, match="/embeddings"):
-        Settings.resolve(api_key="ms-x", base_url="https://api-inference.modelscope.cn/v1/embeddings")
+        Settings.resolve(
+            api_key="ms-x", base_url="https://api-inference.modelscope.cn/v1/embeddings"
+        )
 
 
 @pytest.mark.parametrize("url", ["api-inference.modelscope.cn/v1", "ftp://x.cn/v1", "https://"])

@@ -83,6 +83,16 @@ def test_id_repeated_on_every_delta_stays_one_call() -> None:
     assert call.args == {"a": 1}
 
 
+def test_a_repeated_id_is_reported_only_on_the_first_chunk() -> None:
+    acc = ToolCallAccumulator()
+
+    chunks = acc.add([_delta(id="call_a", name="f", arguments="{")])
+    chunks += acc.add([_delta(id="call_a", name="f", arguments="}")])
+
+    # Frameworks concatenate chunk fields, so a repeated id or name would be doubled.
+    assert [(c.id, c.name) for c in chunks] == [("call_a", "f"), (None, None)]
+
+
 def test_two_calls_sharing_index_zero_with_different_ids_are_two_calls() -> None:
     acc = _feed(
         _delta(index=0, id="call_1", name="get_weather", arguments='{"city": "Paris"}'),

@@ -58,7 +58,7 @@ def test_decoder_skips_comments_blank_lines_and_other_fields() -> None:
     decoder = SSEDecoder()
 
     events = decoder.feed(
-        b": keep-alive\n\nevent: message\nid: 7\nretry: 1000\ndata: {\"a\": 1}\n\n: ping\n"
+        b': keep-alive\n\nevent: message\nid: 7\nretry: 1000\ndata: {"a": 1}\n\n: ping\n'
     )
 
     assert events == [{"a": 1}]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pytest
+from langchain_core.caches import InMemoryCache
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import (
     AIMessage,
@@ -15,6 +18,7 @@ from langchain_core.messages import (
     SystemMessage,
     ToolMessage,
 )
+from langchain_core.rate_limiters import BaseRateLimiter
 from langchain_core.tools import tool
 from lc_helpers import HYBRID, PLAIN, THINKING, VISION, chat_bodies, tiny_png_base64
 from pydantic import BaseModel, Field
@@ -113,6 +117,29 @@ def test_model_and_model_name_are_both_accepted() -> None:
     assert by_alias.model_name == by_name.model_name == by_alias.model == PLAIN
 
 
+def test_default_headers_and_custom_http_clients_are_used(chat: Chat, sim: Simulator) -> None:
+    seen: list[str] = []
+
+    async def record(request: httpx.Request) -> None:
+        seen.append(request.url.path)
+
+    sync_client = httpx.Client(event_hooks={"request": [lambda r: seen.append(r.url.path)]})
+    async_client = httpx.AsyncClient(event_hooks={"request": [record]})
+    llm = chat(
+        PLAIN,
+        default_headers={"X-Team": "search"},
+        http_client=sync_client,
+        http_async_client=async_client,
+    )
+
+    llm.invoke("hi")
+    asyncio.run(llm.ainvoke("hi"))
+
+    assert seen == ["/v1/chat/completions"] * 2
+    assert all(r.headers.get("x-team") == "search" for r in sim.requests)
+    sync_client.close()
+
+
 def test_standard_langsmith_params() -> None:
     llm = ChatModelScope(model=PLAIN, api_key="ms-x", temperature=0.5, max_tokens=9, stop=["!"])
 
@@ -170,6 +197,40 @@ def test_streaming_true_streams_under_invoke_and_fires_new_tokens(
     assert len(handler.tokens) > 1
     assert "".join(handler.tokens) == result.content
     assert result.usage_metadata is not None
+
+
+def test_langchain_cache_answers_a_repeat_without_a_request(chat: Chat, sim: Simulator) -> None:
+    llm = chat(PLAIN, cache=InMemoryCache())
+
+    first, second = llm.invoke("hi"), llm.invoke("hi")
+
+    assert first.content == second.content
+    assert len(chat_bodies(sim)) == 1
+
+
+def test_rate_limiter_is_consulted_before_each_call(chat: Chat, sim: Simulator) -> None:
+    class Counting(BaseRateLimiter):
+        calls = 0
+
+        def acquire(self, *, blocking: bool = True) -> bool:
+            Counting.calls += 1
+            return True
+
+        async def aacquire(self, *, blocking: bool = True) -> bool:
+            return self.acquire(blocking=blocking)
+
+    llm = chat(PLAIN, rate_limiter=Counting())
+    llm.invoke("hi")
+    list(llm.stream("hi"))
+
+    assert Counting.calls == 2
+
+
+def test_disable_streaming_answers_stream_with_one_call(chat: Chat, sim: Simulator) -> None:
+    chunks = list(chat(PLAIN, disable_streaming=True).stream("hi"))
+
+    assert len(chunks) == 1 and chunks[0].text
+    assert chat_bodies(sim)[0]["stream"] is False
 
 
 def test_n_above_one_cannot_stream() -> None:
@@ -237,7 +298,11 @@ def test_tool_message_history_round_trips(chat: Chat, sim: Simulator) -> None:
     assistant, tool_result = chat_bodies(sim)[0]["messages"][1:]
     assert assistant["role"] == "assistant"
     assert assistant["tool_calls"] == [
-        {"id": "call_1", "type": "function", "function": {"name": "add", "arguments": '{"a": 3, "b": 4}'}}
+        {
+            "id": "call_1",
+            "type": "function",
+            "function": {"name": "add", "arguments": '{"a": 3, "b": 4}'},
+        }
     ]
     assert tool_result == {"role": "tool", "tool_call_id": "call_1", "content": "7"}
     assert "7" in str(result.content)
@@ -249,7 +314,13 @@ def test_invalid_tool_calls_go_back_with_their_raw_arguments(chat: Chat, sim: Si
         AIMessage(
             "",
             invalid_tool_calls=[
-                {"type": "invalid_tool_call", "name": "add", "args": '{"a": 3', "id": "c9", "error": "x"}
+                {
+                    "type": "invalid_tool_call",
+                    "name": "add",
+                    "args": '{"a": 3',
+                    "id": "c9",
+                    "error": "x",
+                }
             ],
         ),
         ToolMessage("error: bad arguments", tool_call_id="c9", status="error"),
@@ -288,7 +359,12 @@ def test_bind_tools_accepts_functions_tools_pydantic_models_and_dicts(
     chat(PLAIN).bind_tools([add, multiply, Subtract, POWER]).invoke("hi")
 
     [body] = chat_bodies(sim)
-    assert [t["function"]["name"] for t in body["tools"]] == ["add", "multiply", "Subtract", "power"]
+    assert [t["function"]["name"] for t in body["tools"]] == [
+        "add",
+        "multiply",
+        "Subtract",
+        "power",
+    ]
     assert all(t["type"] == "function" for t in body["tools"])
     assert "tool_choice" not in body
     assert "parallel_tool_calls" not in body
@@ -370,7 +446,12 @@ def _stream_tools(llm: Any, prompt: str) -> AIMessageChunk:
 
 @pytest.mark.parametrize(
     "fault",
-    [None, Fault.tool_delta_no_index(), Fault.tool_delta_id_first_only(), Fault.shared_index_zero()],
+    [
+        None,
+        Fault.tool_delta_no_index(),
+        Fault.tool_delta_id_first_only(),
+        Fault.shared_index_zero(),
+    ],
 )
 def test_streamed_parallel_tool_calls_merge_per_call(
     chat: Chat, sim: Simulator, fault: Fault | None
@@ -407,9 +488,7 @@ def test_structured_output_defaults_to_function_calling(chat: Chat, sim: Simulat
     assert "parallel_tool_calls" not in body
 
 
-def test_structured_output_on_a_thinking_model_uses_json_schema(
-    chat: Chat, sim: Simulator
-) -> None:
+def test_structured_output_on_a_thinking_model_uses_json_schema(chat: Chat, sim: Simulator) -> None:
     joke = chat(THINKING).with_structured_output(Joke).invoke("Tell me a joke about cats")
 
     assert isinstance(joke, Joke)
@@ -492,3 +571,12 @@ def test_forced_tool_choice_on_a_hybrid_model_turns_thinking_off_for_streams(
     assert body["enable_thinking"] is False
     assert body["tool_choice"] == {"type": "function", "function": {"name": "add"}}
     assert full.tool_calls[0]["args"] == {"a": 3, "b": 4}
+
+
+def test_json_schema_method_accepts_a_named_schema_dict(chat: Chat, sim: Simulator) -> None:
+    named = {"name": "joke", "schema": Joke.model_json_schema()}
+
+    result = chat(PLAIN).with_structured_output(named, method="json_schema").invoke("a joke")
+
+    assert isinstance(result, dict) and set(result) == {"setup", "punchline"}
+    assert chat_bodies(sim)[0]["response_format"] == {"type": "json_schema", "json_schema": named}

@@ -1,0 +1,57 @@
+"""The benchmark suite still runs end to end (``--quick``), so it cannot rot.
+
+Speed is not asserted here: only that every case completes and reports positive numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.cases import CASE_IDS
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    path = tmp_path_factory.mktemp("bench") / "run.json"
+    command = [sys.executable, "-m", "bench.run", "--quick", "--rounds", "2", "--json", str(path)]
+    completed = subprocess.run(
+        command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=110
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
+def test_quick_run_reports_every_case(quick_run: dict[str, Any]) -> None:
+    assert list(quick_run["cases"]) == list(CASE_IDS)
+
+
+def test_no_case_failed(quick_run: dict[str, Any]) -> None:
+    errors = {k: v["error"] for k, v in quick_run["cases"].items() if "error" in v}
+    assert errors == {}
+
+
+def test_every_contender_was_built(quick_run: dict[str, Any]) -> None:
+    assert quick_run["missing"] == []
+
+
+def test_every_figure_is_a_positive_number(quick_run: dict[str, Any]) -> None:
+    for case_id, case in quick_run["cases"].items():
+        assert case["rows"], case_id
+        for name, row in case["rows"].items():
+            value = row["median"]
+            assert math.isfinite(value) and value > 0, (case_id, name, value)
+
+
+def test_the_report_judges_every_target(quick_run: dict[str, Any]) -> None:
+    assert quick_run["targets"]
+    assert all(t["value"] is not None for t in quick_run["targets"])
