@@ -32,6 +32,7 @@ import httpx
 from modelscope_inference import catalog
 from modelscope_inference.errors import (
     APIConnectionError,
+    APIStatusError,
     InvalidResponseError,
     QuotaExhaustedError,
     StreamInterruptedError,
@@ -216,6 +217,8 @@ def _thinking_settings(
 ) -> tuple[bool | None, bool]:
     """Decide the ``enable_thinking`` value to send, and whether to stream."""
     asked = request.enable_thinking
+    if asked is None and request.thinking_budget is not None:
+        asked = True  # a thinking budget is a request for thinking
     if info.thinking == "always":
         return asked, True
     if info.thinking == "hybrid":
@@ -658,7 +661,7 @@ class ChatClient:
             try:
                 for event in iterator:
                     yield from state.consume(event)
-            except (APIConnectionError, InvalidResponseError) as exc:
+            except (APIConnectionError, APIStatusError, InvalidResponseError) as exc:
                 raise state.interrupted(exc, events.response.request) from exc
             yield state.final_delta(events)
 
@@ -701,7 +704,7 @@ class ChatClient:
                 async for event in it:
                     for delta in state.consume(event):
                         yield delta
-            except (APIConnectionError, InvalidResponseError) as exc:
+            except (APIConnectionError, APIStatusError, InvalidResponseError) as exc:
                 raise state.interrupted(exc, events.response.request) from exc
             yield state.final_delta(events)
 

@@ -133,12 +133,15 @@ class _StreamPrinter:
 # --- steps ----------------------------------------------------------------------------------
 
 
-def _chat_model(conn: Connection, model: str, **kwargs: Any) -> Any:
+def _chat_model(conn: Connection, model: str) -> Any:
     try:
+        from pydantic import SecretStr
+
         from langchain_modelscope import ChatModelScope
     except ImportError as exc:
         raise MissingExtra("the LangChain extra", _LANGCHAIN_HINT) from exc
-    return ChatModelScope(model=model, api_key=conn.api_key, base_url=conn.base_url, **kwargs)
+    api_key = SecretStr(conn.api_key) if conn.api_key else None
+    return ChatModelScope(model=model, api_key=api_key, base_url=conn.base_url)
 
 
 def step_plain_chat(conn: Connection, options: DemoOptions, out: TextIO) -> None:

@@ -85,7 +85,8 @@ class AuthenticationError(APIStatusError, openai.AuthenticationError):
     """401: the token was refused. Create a new one at https://modelscope.cn/my/myaccesstoken."""
 
 
-class AccountBindingError(AuthenticationError):
+# openai types status_code as Literal[401] and Literal[403] on the two bases; ours is the real one.
+class AccountBindingError(AuthenticationError, openai.PermissionDeniedError):  # type: ignore[misc]
     """The ModelScope account is not bound to an Alibaba Cloud account (or not verified)."""
 
 

@@ -17,7 +17,9 @@ import threading
 
 _MASK = "***"
 # New tokens are "ms-" + UUID; old ones are a bare UUID (reference: modelscope-api.md §2).
-_TOKEN_PATTERN = re.compile(r"\bms-[A-Za-z0-9][A-Za-z0-9_-]{6,}")
+# Hosts such as ``ms-ens-<id>.api-inference…`` and model ids such as ``iic/ms-marco-…`` are not
+# tokens and stay readable; registered tokens are masked whatever their shape.
+_TOKEN_PATTERN = re.compile(r"(?<![/\w.-])ms-[A-Za-z0-9][A-Za-z0-9_-]{6,}(?![\w.-]*\.[A-Za-z])")
 _BEARER_PATTERN = re.compile(r"(?i)(bearer\s+)[^\s'\",}]+")
 
 _known_secrets: set[str] = set()

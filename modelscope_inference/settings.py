@@ -136,6 +136,8 @@ class Settings:
         check_transport_security(url)
         if max_retries is not None and max_retries < 0:
             raise ConfigurationError(f"max_retries must be >= 0, got {max_retries}.")
+        if max_wait is not None and max_wait < 0:
+            raise ConfigurationError(f"max_wait must be >= 0 seconds, got {max_wait}.")
         if timeout is not None and timeout <= 0:
             raise ConfigurationError(f"timeout must be > 0 seconds, got {timeout}.")
         return cls(

@@ -120,6 +120,15 @@ class SSEDecoder:
         return self.feed(rest + b"\n") if rest.strip() else []
 
 
+def _is_error_event(event: object) -> bool:
+    """A stream chunk that is an error object rather than a completion chunk."""
+    return (
+        isinstance(event, Mapping)
+        and "choices" not in event
+        and isinstance(event.get("error") or event.get("errors"), (Mapping, str))
+    )
+
+
 class MalformedEventError(ValueError):
     """An SSE ``data:`` line that is not JSON."""
 
@@ -156,7 +165,7 @@ class EventStream:
 
     def _decode(self, raw: bytes) -> list[Any]:
         try:
-            return self._decoder.feed(raw)
+            events = self._decoder.feed(raw)
         except MalformedEventError as exc:
             raise InvalidResponseError(
                 f"ModelScope sent a stream line that is not JSON (model {self.model!r}): {exc}",
@@ -164,6 +173,18 @@ class EventStream:
                 body=str(exc),
                 model=self.model,
             ) from None
+        for event in events:
+            if _is_error_event(event):
+                raise self._error_event(event)
+        return events
+
+    def _error_event(self, event: Mapping[str, Any]) -> APIStatusError:
+        """An error object sent inside a 200 stream, classified as if it were the status."""
+        inner = event.get("error") or event.get("errors")
+        code = inner.get("code") if isinstance(inner, Mapping) else None
+        status = code if isinstance(code, int) and 400 <= code <= 599 else 500
+        synthetic = httpx.Response(status, headers=self.headers, request=self.response.request)
+        return classify_error(synthetic, model=self.model, body=dict(event))
 
     def __iter__(self) -> Iterator[Any]:
         try:
@@ -176,7 +197,7 @@ class EventStream:
             yield from self._decode_tail()
         except httpx.TimeoutException as exc:
             raise _timeout(exc, self.response.request, self.model) from exc
-        except httpx.TransportError as exc:
+        except httpx.RequestError as exc:
             raise _broken(exc, self.response.request, self.model) from exc
         self._check_end()
 
@@ -191,7 +212,7 @@ class EventStream:
                 yield event
         except httpx.TimeoutException as exc:
             raise _timeout(exc, self.response.request, self.model) from exc
-        except httpx.TransportError as exc:
+        except httpx.RequestError as exc:
             raise _broken(exc, self.response.request, self.model) from exc
         self._check_end()
 
@@ -372,7 +393,7 @@ class Transport:
             response = self.http_client.send(request, follow_redirects=False)
         except httpx.TimeoutException as exc:
             raise _timeout(exc, request, model) from exc
-        except httpx.TransportError as exc:
+        except httpx.RequestError as exc:
             raise _broken(exc, request, model) from exc
         return self._parse(response, model)
 
@@ -383,7 +404,7 @@ class Transport:
             response = await self.async_http_client.send(request, follow_redirects=False)
         except httpx.TimeoutException as exc:
             raise _timeout(exc, request, model) from exc
-        except httpx.TransportError as exc:
+        except httpx.RequestError as exc:
             raise _broken(exc, request, model) from exc
         return self._parse(response, model)
 
@@ -414,7 +435,7 @@ class Transport:
             response = self.http_client.send(request, stream=True, follow_redirects=False)
         except httpx.TimeoutException as exc:
             raise _timeout(exc, request, model) from exc
-        except httpx.TransportError as exc:
+        except httpx.RequestError as exc:
             raise _broken(exc, request, model) from exc
         try:
             if not response.is_success:
@@ -435,13 +456,13 @@ class Transport:
             )
         except httpx.TimeoutException as exc:
             raise _timeout(exc, request, model) from exc
-        except httpx.TransportError as exc:
+        except httpx.RequestError as exc:
             raise _broken(exc, request, model) from exc
         try:
             if not response.is_success:
                 try:
                     await response.aread()
-                except httpx.TransportError as exc:
+                except httpx.RequestError as exc:
                     raise _broken(exc, request, model) from exc
             yield EventStream(response, model, self._accept(response, model))
         finally:
@@ -454,7 +475,7 @@ class Transport:
             response = self.http_client.send(request, follow_redirects=False)
         except httpx.TimeoutException as exc:
             raise _timeout(exc, request, model) from exc
-        except httpx.TransportError as exc:
+        except httpx.RequestError as exc:
             raise _broken(exc, request, model) from exc
         return self._parse(response, model)
 
@@ -468,7 +489,7 @@ class Transport:
 def _read_error_body(response: httpx.Response, model: str) -> None:
     try:
         response.read()
-    except httpx.TransportError as exc:
+    except httpx.RequestError as exc:
         raise _broken(exc, response.request, model) from exc
 
 

@@ -10,10 +10,6 @@ import pytest
 from modelscope_inference import catalog
 from modelscope_inference.quota import tracker_for
 from modelscope_inference.simulator import Simulator
-from modelscope_inference.simulator.pytest_plugin import (  # noqa: F401 - fixtures
-    modelscope_simulator,
-    modelscope_simulator_session,
-)
 
 ENV_VARS = (
     "MODELSCOPE_API_KEY",
@@ -39,12 +35,22 @@ def _hermetic(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     catalog.forget_learned()
 
 
+@pytest.fixture(scope="session")
+def session_simulator() -> Iterator[Simulator]:
+    """One simulator for these tests; ``sim`` hands it out reset."""
+    with Simulator() as simulator:
+        yield simulator
+
+
 @pytest.fixture
-def sim(modelscope_simulator: Simulator) -> Iterator[Simulator]:
-    """A clean simulator, and a clean quota memory for its token and URL."""
-    tracker = tracker_for(modelscope_simulator.token, modelscope_simulator.base_url)
+def sim(session_simulator: Simulator) -> Iterator[Simulator]:
+    """The session's simulator in its initial state, with a clean quota memory for it."""
+    simulator = session_simulator
+    tracker = tracker_for(simulator.token, simulator.base_url)
+    simulator.reset()
     tracker.reset()
-    yield modelscope_simulator
+    yield simulator
+    simulator.reset()
     tracker.reset()
 
 

@@ -7,10 +7,9 @@ so ``notest`` and ``continuation`` mean the same), and each runs in a fresh name
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
-
-import re
 
 import pytest
 from markdown_it import MarkdownIt
@@ -20,7 +19,7 @@ from modelscope_inference.simulator import Simulator
 
 ROOT = Path(__file__).resolve().parents[2]
 MARKDOWN = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
-_CONTAINER = re.compile(r'^(===|!!!|\?\?\?\+?) ')
+_CONTAINER = re.compile(r"^(===|!!!|\?\?\?\+?) ")
 
 
 def unindent_containers(text: str) -> str:

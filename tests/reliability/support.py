@@ -9,6 +9,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -44,15 +45,15 @@ async def record_async_sleep(seconds: float) -> None:
 
 def fast_policy(max_retries: int = 1) -> RetryPolicy:
     """The core retry policy with its real predicate and waits, but no real sleeping."""
-    return RetryPolicy(
-        max_retries=max_retries, sleep=record_sleep, async_sleep=record_async_sleep
-    )
+    return RetryPolicy(max_retries=max_retries, sleep=record_sleep, async_sleep=record_async_sleep)
 
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
 
-def mock_client(handler: Handler, *, max_retries: int = 1, timeout: float = 5.0) -> ModelScopeClient:
+def mock_client(
+    handler: Handler, *, max_retries: int = 1, timeout: float = 5.0
+) -> ModelScopeClient:
     """A core client whose sync and async HTTP both go to ``handler``; quota state reset."""
     transport = httpx.MockTransport(handler)
     client = ModelScopeClient.create(
@@ -127,4 +128,4 @@ class PiecewiseStream(httpx.SyncByteStream, httpx.AsyncByteStream):
 def split_at(data: bytes, cuts: Sequence[int]) -> list[bytes]:
     """``data`` split at the given offsets (clamped, deduplicated, sorted)."""
     points = sorted({min(max(c, 0), len(data)) for c in cuts} | {0, len(data)})
-    return [data[a:b] for a, b in zip(points, points[1:]) if b > a]
+    return [data[a:b] for a, b in itertools.pairwise(points) if b > a]

@@ -10,6 +10,7 @@ a bug. Where the input is well formed, the output must also be exactly right.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import math
 from typing import Any
@@ -47,8 +48,8 @@ from .support import (
     chat_request,
     completion,
     mock_client,
-    sse_body,
     split_at,
+    sse_body,
 )
 
 FUZZ = settings(
@@ -65,7 +66,9 @@ DEEP = b"[" * 3000 + b"]" * 3000  # deeper than json's recursion limit
 json_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
 json_values = st.recursive(
     json_scalars,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 # Keys a chat / embeddings parser looks for, so random objects hit the real code paths.
@@ -147,7 +150,7 @@ http_dates = st.datetimes().map(lambda d: d.strftime("%a, %d %b %Y %H:%M:%S GMT"
 
 @st.composite
 def header_sets(draw: st.DrawFn) -> list[tuple[bytes, bytes]]:
-    names = list(QUOTA_HEADERS) + ["retry-after", "retry-after-ms", "x-request-id"]
+    names = [*QUOTA_HEADERS, "retry-after", "retry-after-ms", "x-request-id"]
     chosen = draw(st.lists(st.sampled_from(names), max_size=5, unique=True))
     headers = []
     for name in chosen:
@@ -218,8 +221,10 @@ def test_any_chat_body_gives_a_result_or_a_typed_error(body: bytes, use_async: b
 @FUZZ
 @given(body=embedding_bodies(), use_async=st.booleans())
 @example(body=DEEP, use_async=True)
-@example(body=b'{"data": [{"index": 0, "embedding": "AAAA"}, {"index": 1, "embedding": "A"}]}',
-         use_async=False)  # fmt: skip
+@example(
+    body=b'{"data": [{"index": 0, "embedding": "AAAA"}, {"index": 1, "embedding": "A"}]}',
+    use_async=False,
+)
 def test_any_embeddings_body_gives_vectors_or_a_typed_error(body: bytes, use_async: bool) -> None:
     COUNTS[SUITE] += 1
     client = mock_client(_respond(200, body))
@@ -331,7 +336,9 @@ def test_a_cut_or_garbled_internal_stream_gives_all_or_a_typed_error(
 @FUZZ
 @given(data=st.binary(max_size=300), cuts=st.lists(st.integers(0, 300), max_size=8))
 @example(data=b"data: " + DEEP + b"\n", cuts=[])
-def test_the_sse_decoder_only_raises_its_malformed_event_error(data: bytes, cuts: list[int]) -> None:
+def test_the_sse_decoder_only_raises_its_malformed_event_error(
+    data: bytes, cuts: list[int]
+) -> None:
     COUNTS[SUITE] += 1
     decoder = SSEDecoder()
     try:
@@ -430,7 +437,7 @@ def test_split_tool_arguments_merge_back_exactly(
 
 def _pairs(text: str, cuts: list[int]) -> list[tuple[int, int]]:
     points = sorted({min(c, len(text)) for c in cuts} | {0, len(text)})
-    return list(zip(points, points[1:]))
+    return list(itertools.pairwise(points))
 
 
 @FUZZ
@@ -531,10 +538,7 @@ def test_any_error_answer_through_the_transport_raises_a_typed_error(
         "astream": lambda: _collect(client.chat.astream(request)),
         "aembed": lambda: client.embeddings.aembed(["a"], model=EMBED_MODEL),
     }
-    if call in runners:
-        outcome = _typed_or_result(runners[call])
-    else:
-        outcome = _run(async_runners[call])
+    outcome = _typed_or_result(runners[call]) if call in runners else _run(async_runners[call])
     if 200 <= status < 300:
         return  # fuzzed 2xx bodies are covered above; here only "no untyped error" matters
     assert isinstance(outcome, APIStatusError)
@@ -558,7 +562,7 @@ def test_header_values_parse_to_sane_numbers_or_none(headers: list[tuple[bytes, 
     COUNTS[SUITE] += 1
     parsed = httpx.Headers(headers)
     wait = retry_after_seconds(parsed)
-    assert wait is None or (math.isfinite(wait) or wait == math.inf) and wait >= 0
+    assert wait is None or ((math.isfinite(wait) or wait == math.inf) and wait >= 0)
     assert wait is None or not math.isnan(wait)
     status = parse_quota_headers(parsed, model=CHAT_MODEL, now=utc_now())
     if status is not None:

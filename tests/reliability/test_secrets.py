@@ -11,6 +11,7 @@ request log. The number of surfaces checked is printed at the end of the run.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import json
 import logging
@@ -66,10 +67,8 @@ def _render(value: Any) -> str:
     if isinstance(value, str):
         return value
     parts = [repr(value), str(value)]
-    try:
+    with contextlib.suppress(TypeError, ValueError):
         parts.append(json.dumps(value, default=repr))
-    except (TypeError, ValueError):
-        pass
     return "\n".join(parts)
 
 
@@ -290,10 +289,16 @@ def _force_every_error(sim: Simulator) -> list[BaseException]:
 
     echo = f"token {TOKEN} (Authorization: Bearer {TOKEN})"
     errors.append(_raised(lambda: ModelScopeClient.create(api_key=TOKEN, base_url="http://x.io")))
-    errors.append(_raised(lambda: ChatModelScope(model=CHAT_MODEL, api_key=TOKEN, base_url="ftp://x")))
+    errors.append(
+        _raised(lambda: ChatModelScope(model=CHAT_MODEL, api_key=TOKEN, base_url="ftp://x"))
+    )
     errors.append(scripted(401, {"errors": {"message": f"Authenticaton failed, {echo}"}}))
-    errors.append(scripted(401, {"error": {"message": f"Please bind your Alibaba Cloud account. {echo}"}}))
-    errors.append(scripted(400, {"error": {"message": f"enable_thinking must be set to false {echo}"}}))
+    errors.append(
+        scripted(401, {"error": {"message": f"Please bind your Alibaba Cloud account. {echo}"}})
+    )
+    errors.append(
+        scripted(400, {"error": {"message": f"enable_thinking must be set to false {echo}"}})
+    )
     errors.append(scripted(400, {"error": {"message": f"bad parameter {echo}"}}))
     errors.append(scripted(404, f"404 page not found {echo}"))
     errors.append(scripted(418, f"teapot {echo}"))
@@ -310,9 +315,12 @@ def _force_every_error(sim: Simulator) -> list[BaseException]:
     fresh()
     closed = f"http://127.0.0.1:{_closed_port()}/v1"
     errors.append(
-        _raised(lambda: ModelScopeClient.create(api_key=TOKEN, base_url=closed, max_retries=0)
-                .chat.complete(_request()))
-    )  # fmt: skip
+        _raised(
+            lambda: ModelScopeClient.create(
+                api_key=TOKEN, base_url=closed, max_retries=0
+            ).chat.complete(_request())
+        )
+    )
     return errors
 
 
@@ -465,19 +473,37 @@ class RecordingSpanHandler(BaseSpanHandler[SimpleSpan]):
     def _keep(self, bound_args: inspect.BoundArguments, instance: Any, extra: Any) -> None:
         self.seen.append((repr(bound_args.arguments), repr(instance), repr(extra)))
 
-    def new_span(self, id_: str, bound_args: inspect.BoundArguments, instance: Any = None,
-                 parent_span_id: str | None = None, tags: Any = None, **kwargs: Any) -> SimpleSpan:  # fmt: skip
+    def new_span(
+        self,
+        id_: str,
+        bound_args: inspect.BoundArguments,
+        instance: Any = None,
+        parent_span_id: str | None = None,
+        tags: Any = None,
+        **kwargs: Any,
+    ) -> SimpleSpan:
         self._keep(bound_args, instance, tags)
         return SimpleSpan(id_=id_, parent_id=parent_span_id, tags=tags or {})
 
-    def prepare_to_exit_span(self, id_: str, bound_args: inspect.BoundArguments,
-                             instance: Any = None, result: Any = None, **kwargs: Any) -> SimpleSpan:  # fmt: skip
+    def prepare_to_exit_span(
+        self,
+        id_: str,
+        bound_args: inspect.BoundArguments,
+        instance: Any = None,
+        result: Any = None,
+        **kwargs: Any,
+    ) -> SimpleSpan:
         self._keep(bound_args, instance, result)
         return self.open_spans.get(id_) or SimpleSpan(id_=id_)
 
-    def prepare_to_drop_span(self, id_: str, bound_args: inspect.BoundArguments,
-                             instance: Any = None, err: BaseException | None = None,
-                             **kwargs: Any) -> SimpleSpan:  # fmt: skip
+    def prepare_to_drop_span(
+        self,
+        id_: str,
+        bound_args: inspect.BoundArguments,
+        instance: Any = None,
+        err: BaseException | None = None,
+        **kwargs: Any,
+    ) -> SimpleSpan:
         self._keep(bound_args, instance, err)
         return self.open_spans.get(id_) or SimpleSpan(id_=id_)
 
