@@ -19,7 +19,8 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 ThinkingMode = Literal["none", "hybrid", "always"]
-ModelKind = Literal["chat", "vision", "embedding"]
+# "image": text-to-image models served by the async /images/generations API (§1.6), not chat.
+ModelKind = Literal["chat", "vision", "embedding", "image"]
 
 UNKNOWN_CONTEXT_WINDOW = 32_768
 
@@ -47,7 +48,7 @@ class ModelInfo:
     @property
     def is_chat(self) -> bool:
         """True for chat and vision models (anything served by /chat/completions)."""
-        return self.kind != "embedding"
+        return self.kind in ("chat", "vision")
 
     @property
     def accepts_images(self) -> bool:
@@ -160,7 +161,7 @@ FAMILIES: tuple[_Family, ...] = (
     _family(
         "aigc",
         r"^(Qwen/Qwen-Image|Tongyi-MAI/|MAILAND/|black-forest-labs/)",
-        kind="chat",
+        kind="image",
         tool_calling=False,
     ),
 )

@@ -24,7 +24,7 @@ from modelscope_inference.redaction import redact
 from modelscope_inference.settings import DEFAULT_BASE_URL, resolve_base_url
 
 CHECK_MODEL = "Qwen/Qwen2.5-7B-Instruct"
-KINDS = ("chat", "vision", "embedding")
+KINDS = ("chat", "vision", "embedding", "image")
 
 
 class CommandError(Exception):
