@@ -64,34 +64,44 @@ class ModelScopeEmbedding(BaseEmbedding):
         default=None, description="Extra HTTP headers for every request."
     )
 
-    _client: ModelScopeClient = PrivateAttr()
+    _client: ModelScopeClient | None = PrivateAttr(default=None)
 
     def __init__(self, **data: Any) -> None:
         """Validate the fields, then resolve the token and base URL, so a bad configuration
         raises :class:`ConfigurationError` here (pydantic would wrap it in a post-init hook)."""
         super().__init__(**data)
-        self._client = ModelScopeClient.create(
-            api_key=self.api_key.get_secret_value() if self.api_key else None,
-            base_url=self.api_base,
-            timeout=self.timeout,
-            max_retries=self.max_retries,
-            default_headers=self.default_headers,
-        )
+        self._client = self._core()
 
     @classmethod
     def class_name(cls) -> str:
         return "ModelScopeEmbedding"
 
+    def _core(self) -> ModelScopeClient:
+        """The core client, built on first use after unpickling (a pickle has no token)."""
+        if self._client is None:
+            self._client = ModelScopeClient.create(
+                api_key=self.api_key.get_secret_value() if self.api_key else None,
+                base_url=self.api_base,
+                timeout=self.timeout,
+                max_retries=self.max_retries,
+                default_headers=self.default_headers,
+            )
+        return self._client
+
     def __getstate__(self) -> dict[Any, Any]:
         """A pickle carries no token (user-needs.md §D.27): unpickling reads MODELSCOPE_API_KEY."""
         state = super().__getstate__()
         state["__dict__"] = {**state["__dict__"], "api_key": None}
+        state["__pydantic_private__"] = {
+            **(state.get("__pydantic_private__") or {}),
+            "_client": None,
+        }
         return state
 
     @property
     def quota_status(self) -> QuotaStatus:
         """The last-seen daily quota for the account and this model."""
-        return self._client.quota_status(self.model_name)
+        return self._core().quota_status(self.model_name)
 
     def _options(self) -> dict[str, Any]:
         return {
@@ -102,10 +112,10 @@ class ModelScopeEmbedding(BaseEmbedding):
         }
 
     def _get_text_embeddings(self, texts: list[str]) -> list[Embedding]:
-        return self._client.embeddings.embed(texts, **self._options())
+        return self._core().embeddings.embed(texts, **self._options())
 
     async def _aget_text_embeddings(self, texts: list[str]) -> list[Embedding]:
-        return await self._client.embeddings.aembed(texts, **self._options())
+        return await self._core().embeddings.aembed(texts, **self._options())
 
     def _get_text_embedding(self, text: str) -> Embedding:
         return self._get_text_embeddings([text])[0]

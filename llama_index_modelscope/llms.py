@@ -344,19 +344,13 @@ class ModelScopeLLM(FunctionCallingLLM):
     )
     stream_usage: bool = Field(default=True, description="Ask for token usage on streams.")
 
-    _client: ModelScopeClient = PrivateAttr()
+    _client: ModelScopeClient | None = PrivateAttr(default=None)
 
     def __init__(self, **data: Any) -> None:
         """Validate the fields, then resolve the token and base URL, so a bad configuration
         raises :class:`ConfigurationError` here (pydantic would wrap it in a post-init hook)."""
         super().__init__(**data)
-        self._client = ModelScopeClient.create(
-            api_key=self.api_key.get_secret_value() if self.api_key else None,
-            base_url=self.api_base,
-            timeout=self.timeout,
-            max_retries=self.max_retries,
-            default_headers=self.default_headers,
-        )
+        self._client = self._core()
         info = lookup(self.model)
         if not info.known:
             logger.warning(
@@ -370,10 +364,26 @@ class ModelScopeLLM(FunctionCallingLLM):
     def class_name(cls) -> str:
         return "ModelScopeLLM"
 
+    def _core(self) -> ModelScopeClient:
+        """The core client, built on first use after unpickling (a pickle has no token)."""
+        if self._client is None:
+            self._client = ModelScopeClient.create(
+                api_key=self.api_key.get_secret_value() if self.api_key else None,
+                base_url=self.api_base,
+                timeout=self.timeout,
+                max_retries=self.max_retries,
+                default_headers=self.default_headers,
+            )
+        return self._client
+
     def __getstate__(self) -> dict[Any, Any]:
         """A pickle carries no token (user-needs.md §D.27): unpickling reads MODELSCOPE_API_KEY."""
         state = super().__getstate__()
         state["__dict__"] = {**state["__dict__"], "api_key": None}
+        state["__pydantic_private__"] = {
+            **(state.get("__pydantic_private__") or {}),
+            "_client": None,
+        }
         return state
 
     @property
@@ -395,7 +405,7 @@ class ModelScopeLLM(FunctionCallingLLM):
         Example:
             >>> llm.quota_status.model_remaining
         """
-        return self._client.quota_status(self.model)
+        return self._core().quota_status(self.model)
 
     # -- request building --------------------------------------------------------------------
 
@@ -429,10 +439,10 @@ class ModelScopeLLM(FunctionCallingLLM):
     # -- chat --------------------------------------------------------------------------------
 
     def _chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
-        return response_from_result(self._client.chat.complete(self._request(messages, **kwargs)))
+        return response_from_result(self._core().chat.complete(self._request(messages, **kwargs)))
 
     async def _achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
-        result = await self._client.chat.acomplete(self._request(messages, **kwargs))
+        result = await self._core().chat.acomplete(self._request(messages, **kwargs))
         return response_from_result(result)
 
     def _stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
@@ -440,7 +450,7 @@ class ModelScopeLLM(FunctionCallingLLM):
 
         def gen() -> ChatResponseGen:
             accumulator = StreamAccumulator()
-            for delta in self._client.chat.stream(request):
+            for delta in self._core().chat.stream(request):
                 response = accumulator.add(delta)
                 if response is not None:
                     yield response
@@ -454,7 +464,7 @@ class ModelScopeLLM(FunctionCallingLLM):
 
         async def gen() -> ChatResponseAsyncGen:
             accumulator = StreamAccumulator()
-            async for delta in self._client.chat.astream(request):
+            async for delta in self._core().chat.astream(request):
                 response = accumulator.add(delta)
                 if response is not None:
                     yield response

@@ -37,7 +37,7 @@ from typing import Any, Literal
 import httpx
 import openai
 
-from modelscope_inference.redaction import redact
+from modelscope_inference.redaction import redact, redact_data
 
 TOKEN_PAGE = "https://modelscope.cn/my/myaccesstoken"
 BINDING_DOC = "https://modelscope.cn/docs/accounts/aliyun-binding-and-authorization"
@@ -76,7 +76,7 @@ class APIStatusError(ModelScopeError, openai.APIStatusError):
         model: str | None = None,
         request_id: str | None = None,
     ) -> None:
-        super().__init__(redact(message), response=response, body=body)
+        super().__init__(redact(message), response=response, body=redact_data(body))
         self.model = model
         self.request_id = request_id
 

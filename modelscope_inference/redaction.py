@@ -47,6 +47,18 @@ def redact(text: str) -> str:
     return _TOKEN_PATTERN.sub(_MASK, text)
 
 
+def redact_data(value: object) -> object:
+    """:func:`redact` applied to every string inside parsed JSON (an error body that echoes the
+    token must not carry it into ``exc.body``)."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: redact_data(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact_data(v) for v in value]
+    return value
+
+
 def mask_token(token: str) -> str:
     """Show just enough of a token to tell two apart: ``ms-ab***``."""
     return token[:5] + _MASK if len(token) > 8 else _MASK

@@ -279,6 +279,7 @@ class Transport:
         ] = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
         self._timeout = self._client_options()["timeout"].as_dict()
+        self._urls: dict[str, httpx.URL] = {}
 
     def __repr__(self) -> str:
         return f"Transport(base_url={self.settings.base_url!r})"
