@@ -177,19 +177,34 @@ def stream_simulator(ctx: Context) -> CaseResult:
         sim.reset()
 
 
-def _stream_rounds(ctx: Context, chunks: int) -> int:
-    """Fewer rounds for the long streams: each takes seconds, and they vary less."""
-    return ctx.config.rounds if chunks <= ctx.config.chunks else max(ctx.config.rounds // 3, 2)
+LONG = "@10x"
 
 
-def stream_case(chunks_factor: int, aio: bool) -> Callable[[Context], CaseResult]:
-    """A streamed answer of ``chunks_factor`` × the configured chunk count, sync or async."""
+def _fold_long(result: CaseResult) -> CaseResult:
+    """Move each ``name@10x`` row into ``name``'s row: its median, its ratio to the raw SDK's
+    10×N median, and 10×N / N (``linearity``: 10.0 when the cost per chunk does not grow)."""
+    base = result.rows.get(BASELINE + LONG, {}).get("median")
+    for name in [n for n in result.rows if n.endswith(LONG)]:
+        long, row = result.rows.pop(name), result.rows[name.removesuffix(LONG)]
+        row.update(median_10x=long["median"], samples_10x=long["samples"])
+        row["ratio_10x"] = long["median"] / base if base else None
+        row["linearity"] = long["median"] / row["median"] if row["median"] else None
+    return result
+
+
+def stream_case(aio: bool) -> Callable[[Context], CaseResult]:
+    """A streamed answer of N chunks and one of 10×N, sync or async, interleaved in one run so
+    the 10×N / N ratio compares like with like (load on a shared machine drifts)."""
 
     def run(ctx: Context) -> CaseResult:
-        chunks = ctx.config.chunks * chunks_factor
-        url = _url(ctx, n=chunks)
-        variants = ops.astream_variants(url) if aio else ops.stream_variants(url)
-        return timed(variants, ctx, rounds=_stream_rounds(ctx, chunks), chunks=chunks)
+        chunks = ctx.config.chunks
+        build = ops.astream_variants if aio else ops.stream_variants
+        short, long = build(_url(ctx, n=chunks)), build(_url(ctx, n=chunks * 10))
+        for variant in long:
+            variant.name += LONG
+        rounds = max(ctx.config.rounds // 3, 2)  # a 10×N stream takes seconds
+        result = timed([*short, *long], ctx, rounds=rounds, chunks=chunks)
+        return _fold_long(result)
 
     return run
 
@@ -396,10 +411,8 @@ CASES: tuple[Case, ...] = (
     Case("chat_invoke", "one chat call, instant server", chat_invoke),
     Case("chat_invoke_sim", "one chat call, simulator", chat_invoke_simulator),
     Case("stream_sim", "stream N chunks, sync, simulator", stream_simulator),
-    Case("stream_sync", "stream N chunks, sync", stream_case(1, aio=False)),
-    Case("stream_sync_10x", "stream 10×N chunks, sync", stream_case(10, aio=False)),
-    Case("stream_async", "stream N chunks, async", stream_case(1, aio=True)),
-    Case("stream_async_10x", "stream 10×N chunks, async", stream_case(10, aio=True)),
+    Case("stream_sync", "stream N and 10×N chunks, sync", stream_case(aio=False)),
+    Case("stream_async", "stream N and 10×N chunks, async", stream_case(aio=True)),
     Case("tools_parsed", "tool calls, parsed", tools_parsed),
     Case("tools_streamed", "tool call, streamed", tools_streamed),
     Case("embeddings", "embed texts in batches", embeddings),

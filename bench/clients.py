@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 import openai
@@ -37,6 +38,31 @@ TOOL_SCHEMA: dict[str, Any] = {
 def search(query: str, limit: int = 5) -> str:
     """Search the web for a query."""
     return f"{limit} results for {query}"
+
+
+CONTENDER_MODULES = (
+    "langchain_modelscope",
+    "langchain_openai",
+    "llama_index_modelscope",
+    "llama_index.llms.openai_like",
+    "llama_index.core.llms",
+    "llama_index.core.tools",
+)
+
+
+def import_all() -> list[str]:
+    """Import every contender's package now, in the calling thread, and name those missing.
+
+    The quota cases build contenders in threads, and two threads importing one package at
+    once can deadlock or see it half-initialised.
+    """
+    missing = []
+    for name in CONTENDER_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
+    return missing
 
 
 # --- the raw SDK (the baseline) -------------------------------------------------------------

@@ -8,7 +8,7 @@ LlamaIndex LLM. A contender whose package is missing is left out and named in :d
 Example:
     >>> variants = invoke_variants(server.url())
     >>> [v.name for v in variants]
-    ['openai', 'httpx floor', 'ChatModelScope', 'ChatOpenAI', 'ModelScopeLLM', 'OpenAILike']
+    ['openai', 'httpx floor', 'core ChatClient', 'ChatModelScope', 'ChatOpenAI', ...]
 """
 
 from __future__ import annotations
@@ -105,15 +105,25 @@ def httpx_invoke(url: str, token: str = clients.TOKEN) -> Variant:
     )
 
 
+def core_variant(url: str, token: str, op: Callable[[Any, Any], Any]) -> Variant:
+    """Our core alone (``ModelScopeClient.chat``), to tell its cost from an adapter's."""
+    from modelscope_inference import ChatRequest, ModelScopeClient
+
+    chat = ModelScopeClient.create(api_key=token, base_url=url).chat
+    request = ChatRequest(model=MODEL, messages=clients.MESSAGES)
+    return Variant("core ChatClient", lambda: op(chat, request))
+
+
 def invoke_variants(url: str, token: str = clients.TOKEN) -> list[Variant]:
-    """One non-streamed chat call per contender, plus the raw-httpx floor."""
+    """One non-streamed chat call per contender, plus the raw-httpx floor and our core alone."""
     messages = clients.li_messages()
     variants = Contenders.on(url, token).variants(
         raw=lambda c: c.chat.completions.create(**CHAT_BODY),
         lc=lambda m: m.invoke("hi"),
         li=lambda m: m.chat(messages),
     )
-    return [variants[0], httpx_invoke(url, token), *variants[1:]]
+    core = core_variant(url, token, lambda chat, request: chat.complete(request))
+    return [variants[0], httpx_invoke(url, token), core, *variants[1:]]
 
 
 def ainvoke_variants(url: str, count: int) -> list[Variant]:
@@ -160,14 +170,16 @@ def httpx_stream(url: str, token: str = clients.TOKEN) -> Variant:
 
 
 def stream_variants(url: str, token: str = clients.TOKEN) -> list[Variant]:
-    """One streamed chat answer per contender, read to the end, plus the raw-SSE floor."""
+    """One streamed chat answer per contender, read to the end, plus the raw-SSE floor and
+    our core alone."""
     messages = clients.li_messages()
     variants = Contenders.on(url, token).variants(
         raw=_drain_openai,
         lc=lambda m: _drain(m.stream("hi")),
         li=lambda m: _drain(m.stream_chat(messages)),
     )
-    return [variants[0], httpx_stream(url, token), *variants[1:]]
+    core = core_variant(url, token, lambda chat, request: _drain(chat.stream(request)))
+    return [variants[0], httpx_stream(url, token), core, *variants[1:]]
 
 
 async def _adrain(iterable: Any) -> None:

@@ -24,18 +24,12 @@ OURS_CHAT = ("ChatModelScope", "ModelScopeLLM")
 
 
 def linearity(cases: Cases) -> dict[str, dict[str, float]]:
-    """Per variant, the 10×N stream's median over the N stream's (10.0 means linear)."""
-    derived: dict[str, dict[str, float]] = {}
-    for small, large in (("stream_sync", "stream_sync_10x"), ("stream_async", "stream_async_10x")):
-        if small not in cases or large not in cases:
-            continue
-        rows, big = cases[small].get("rows", {}), cases[large].get("rows", {})
-        derived[large] = {
-            name: big[name]["median"] / row["median"]
-            for name, row in rows.items()
-            if name in big and row["median"]
-        }
-    return derived
+    """Per stream case and variant, the 10×N stream's median over the N stream's."""
+    return {
+        case_id: {name: row["linearity"] for name, row in case["rows"].items()}
+        for case_id, case in cases.items()
+        if any("linearity" in row for row in case.get("rows", {}).values())
+    }
 
 
 # --- targets --------------------------------------------------------------------------------
@@ -68,10 +62,9 @@ def evaluate_targets(cases: Cases) -> list[dict[str, Any]]:
         targets.append(
             _target(f"{name}.{call} N chunks × openai", value, "≤ 0.6", lambda v: v <= 0.6)
         )
-    lin = linearity(cases)
-    for case in ("stream_sync_10x", "stream_async_10x"):
+    for case in ("stream_sync", "stream_async"):
         for name in OURS_CHAT:
-            value = lin.get(case, {}).get(name)
+            value = _row(cases, case, name, "linearity")
             label = f"{name} {case.split('_')[1]} 10×N / N"
             targets.append(_target(label, value, "9.0–11.0", lambda v: 9.0 <= v <= 11.0))
     for name in OURS_CHAT:
@@ -102,7 +95,16 @@ def _fmt(value: Any, digits: int = 2) -> str:
 
 
 def _extras(row: dict[str, Any]) -> str:
-    keys = ("requests", "requests_per_call", "over_ideal", "pool", "ideal_ms")
+    keys = (
+        "median_10x",
+        "ratio_10x",
+        "linearity",
+        "requests",
+        "requests_per_call",
+        "over_ideal",
+        "pool",
+        "ideal_ms",
+    )
     return ", ".join(f"{k}={_fmt(row[k])}" for k in keys if k in row)
 
 
@@ -129,14 +131,14 @@ def render_text(cases: Cases, targets: list[dict[str, Any]]) -> str:
     """A plain-text table for the terminal, then linearity and targets."""
     rows = [HEADER, *table_rows(cases)]
     widths = [max(len(r[i]) for r in rows) for i in range(len(HEADER))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)) for r in rows]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     for case, figures in linearity(cases).items():
         pairs = ", ".join(f"{k} {v:.2f}" for k, v in figures.items())
-        lines.append(f"\n{case} / N (10.0 = linear): {pairs}")
+        lines.append(f"\n{case}: 10×N / N (10.0 = linear): {pairs}")
     lines.append("\ntargets:")
     for t in targets:
-        verdict = "holds" if t["holds"] else "FAILS"
+        verdict = "n/a" if t["value"] is None else "holds" if t["holds"] else "FAILS"
         lines.append(f"  {verdict:5}  {t['target']}: {_fmt(t['value'])} (limit {t['limit']})")
     return "\n".join(lines)
 
@@ -146,16 +148,9 @@ def render_markdown(run: dict[str, Any]) -> str:
     cases = run["cases"]
     out = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
     out += ["| " + " | ".join(r) + " |" for r in table_rows(cases)]
-    out += [
-        "",
-        "| stream 10×N / N (10.0 = linear) | " + " | ".join(["", ""]) + " |",
-        "|---|---|---|",
-    ]
-    for case, figures in linearity(cases).items():
-        out += [f"| {case} | {name} | {value:.2f} |" for name, value in figures.items()]
     out += ["", "| target | figure | limit | verdict |", "|---|---|---|---|"]
     for t in run["targets"]:
-        verdict = "holds" if t["holds"] else "**fails**"
+        verdict = "n/a" if t["value"] is None else "holds" if t["holds"] else "**fails**"
         out.append(f"| {t['target']} | {_fmt(t['value'])} | {t['limit']} | {verdict} |")
     return "\n".join(out)
 

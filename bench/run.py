@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import os
 import platform
 import sys
@@ -27,14 +28,17 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):  # `python bench/run.py`: make `bench` importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+if __package__ in (None, ""):
+    # `python bench/run.py`: the repository root replaces bench/ on the path, so `bench` imports
+    # and no bench/*.py module can shadow a standard one.
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-from bench import ops, report
+from bench import clients, ops, report
 from bench.cases import CASES, Case, Config, Context
 from bench.servers import REPO_ROOT, InstantServer
 
 UNLIMITED = 10**12
+QUIET_LOGGERS = ("llama_index", "langchain", "openai", "httpx", "modelscope_inference")
 DEFAULT_JSON = REPO_ROOT / "bench" / "results" / "latest.json"
 PACKAGES = (
     "modelscope-inference",
@@ -138,10 +142,13 @@ def main(argv: list[str] | None = None) -> int:
     """Run the suite; 0 when every case completed."""
     args = parse_args(argv)
     warnings.simplefilter("ignore", ResourceWarning)
+    for name in QUIET_LOGGERS:  # the peers log every retry of the quota cases
+        logging.getLogger(name).setLevel(logging.ERROR)
     config = Config.make(args.rounds, args.quick)
     selected = set(args.cases.split(",")) if args.cases else None
     info = machine()
     started = time.perf_counter()
+    info["missing_modules"] = clients.import_all()
     with InstantServer() as server, simulator() as sim:
         cases = run_cases(Context(server, sim, config), selected)
     info["loadavg_end"] = os.getloadavg()

@@ -23,9 +23,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 def quick_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     path = tmp_path_factory.mktemp("bench") / "run.json"
     command = [sys.executable, "-m", "bench.run", "--quick", "--rounds", "2", "--json", str(path)]
-    completed = subprocess.run(
-        command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=110
-    )
+    completed = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=110)
     assert completed.returncode == 0, completed.stderr[-3000:]
     data: dict[str, Any] = json.loads(path.read_text())
     return data

@@ -1,13 +1,13 @@
 """Profile one contender's hot path against the instant server, with cProfile.
 
-``python -m bench.profile OP [--client NAME] [--calls N] [--chunks N] [--sort tottime]``
+``python -m bench.hotpath OP [--client NAME] [--calls N] [--chunks N] [--sort tottime]``
 
-``OP`` is ``invoke``, ``stream``, ``astream``, ``tools`` or ``ainvoke`` (200 concurrent at
-50 ms); ``NAME`` is a variant name from :mod:`bench.ops` (``ChatModelScope`` by default).
-Prints the top functions, so a regression in the core shows up by name.
+``OP`` is ``invoke``, ``stream``, ``astream``, ``tools``, ``tool_stream`` or ``ainvoke`` (200
+concurrent at 50 ms); ``NAME`` is a variant name from :mod:`bench.ops` (default
+``ChatModelScope``). Prints the top functions, so a regression in the core shows up by name.
 
 Example:
-    $ python -m bench.profile stream --client ModelScopeLLM --chunks 2000
+    $ python -m bench.hotpath stream --client ModelScopeLLM --chunks 2000
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ BUILDERS: dict[str, Callable[[InstantServer, int], list[Variant]]] = {
     "invoke": lambda server, _: ops.invoke_variants(server.url()),
     "stream": lambda server, n: ops.stream_variants(server.url(n=n)),
     "astream": lambda server, n: ops.astream_variants(server.url(n=n)),
-    "tools": lambda server, n: ops.tool_stream_variants(server.url(kind="tools", n=n)),
+    "tools": lambda server, _: ops.tool_variants(server.url(kind="tools")),
+    "tool_stream": lambda server, n: ops.tool_stream_variants(server.url(kind="tools", n=n)),
     "ainvoke": lambda server, _: ops.ainvoke_variants(server.url(ms=50), 200),
 }
 
