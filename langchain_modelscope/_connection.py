@@ -1,15 +1,26 @@
-"""What the chat model and the embeddings share: building the core client, and keeping the token
-out of errors and pickles. Private; no LangChain types."""
+"""What the chat model and the embeddings share: the connection fields, building the core client,
+and keeping the token out of errors and pickles. Private; no LangChain types."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
-from pydantic import SecretStr, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
+from typing_extensions import Self
 
 from modelscope_inference import ConfigurationError, ModelScopeClient
+
+_NOT_PICKLED = ("api_key", "http_client", "http_async_client")
 
 
 def build_client(
@@ -57,3 +68,67 @@ def picklable_state(state: dict[Any, Any], fields: Iterable[str]) -> dict[Any, A
     private = dict(state.get("__pydantic_private__") or {})
     private["_client"] = None
     return {**state, "__dict__": values, "__pydantic_private__": private}
+
+
+class ModelScopeConnection(BaseModel):
+    """The connection fields and the core client, shared by the chat model and the embeddings.
+
+    The client is built at construction (so a missing token fails there, with the core's
+    :class:`ConfigurationError` rather than pydantic's wrapper) and rebuilt on first use after
+    unpickling, since pickles carry neither the token nor the HTTP clients.
+    """
+
+    api_key: SecretStr | None = None
+    """The ModelScope token; None reads ``MODELSCOPE_API_KEY`` (then ``MODELSCOPE_SDK_TOKEN``)."""
+    base_url: str | None = None
+    """The API root; None reads ``MODELSCOPE_BASE_URL``, then uses the ``.cn`` endpoint."""
+    timeout: float | None = None
+    """Seconds per HTTP request; None uses the core's default (60 s)."""
+    max_retries: int = 2
+    """Retries of transient failures (never of a spent quota or a started stream)."""
+    default_headers: dict[str, str] | None = None
+    http_client: httpx.Client | None = Field(default=None, exclude=True)
+    """Your own ``httpx.Client`` (proxies, certificates); the core uses its pool."""
+    http_async_client: httpx.AsyncClient | None = Field(default=None, exclude=True)
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    _client: ModelScopeClient | None = PrivateAttr(default=None)
+
+    if not TYPE_CHECKING:  # type checkers keep pydantic's typed __init__
+
+        def __init__(self, **data: Any) -> None:
+            try:
+                super().__init__(**data)
+            except ValidationError as exc:
+                cause = configuration_error_in(exc)
+                if cause is None:
+                    raise
+                raise cause from None
+
+    @model_validator(mode="after")
+    def _build_modelscope_client(self) -> Self:
+        """Resolve token and base URL now, so a missing token fails at construction."""
+        self._client = self._create_client()
+        return self
+
+    def _create_client(self) -> ModelScopeClient:
+        return build_client(
+            api_key=self.api_key,
+            base_url=self.base_url,
+            timeout=self.timeout,
+            max_retries=self.max_retries,
+            default_headers=self.default_headers,
+            http_client=self.http_client,
+            http_async_client=self.http_async_client,
+        )
+
+    @property
+    def _core(self) -> ModelScopeClient:
+        """The core client (rebuilt after unpickling, which drops it)."""
+        if self._client is None:
+            self._client = self._create_client()
+        return self._client
+
+    def __getstate__(self) -> dict[Any, Any]:
+        return picklable_state(super().__getstate__(), _NOT_PICKLED)

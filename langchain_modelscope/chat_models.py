@@ -12,9 +12,8 @@ import json
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import Any, Literal, cast
 
-import httpx
 from langchain_core.callbacks import (
     AsyncCallbackManagerForLLMRun,
     CallbackManagerForLLMRun,
@@ -63,19 +62,12 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    PrivateAttr,
-    SecretStr,
-    ValidationError,
     model_validator,
 )
 from typing_extensions import Self
 
-from langchain_modelscope._connection import (
-    build_client,
-    configuration_error_in,
-    picklable_state,
-)
-from modelscope_inference import ChatRequest, ModelScopeClient, QuotaStatus, Usage, lookup
+from langchain_modelscope._connection import ModelScopeConnection
+from modelscope_inference import ChatRequest, QuotaStatus, Usage, lookup
 from modelscope_inference import ChatResult as CoreChatResult
 from modelscope_inference.chat import ChatChoice, ChatDelta
 from modelscope_inference.tokens import estimate_token_ids
@@ -83,11 +75,10 @@ from modelscope_inference.tools import ParsedToolCall, tool_call_to_openai
 
 PROVIDER = "modelscope"
 StructuredOutputMethod = Literal["function_calling", "json_mode", "json_schema"]
-_NOT_PICKLED = ("api_key", "http_client", "http_async_client")
 _TOOL_CHOICE_MODES = ("auto", "none", "any", "required")
 
 
-class ChatModelScope(BaseChatModel):
+class ChatModelScope(BaseChatModel, ModelScopeConnection):
     """ModelScope API-Inference chat models (Qwen, DeepSeek, GLM, Kimi, …) for LangChain.
 
     Setup:
@@ -184,10 +175,6 @@ class ChatModelScope(BaseChatModel):
 
     model_name: str = Field(alias="model")
     """A ModelScope model id, e.g. ``Qwen/Qwen3-32B``."""
-    api_key: SecretStr | None = None
-    """The ModelScope token; None reads ``MODELSCOPE_API_KEY`` (then ``MODELSCOPE_SDK_TOKEN``)."""
-    base_url: str | None = None
-    """The API root; None reads ``MODELSCOPE_BASE_URL``, then uses the ``.cn`` endpoint."""
     temperature: float | None = None
     top_p: float | None = None
     max_tokens: int | None = None
@@ -200,10 +187,6 @@ class ChatModelScope(BaseChatModel):
     frequency_penalty: float | None = None
     n: int | None = None
     """Number of answers per call (not with streaming)."""
-    timeout: float | None = None
-    """Seconds per HTTP request; None uses the core's default (60 s)."""
-    max_retries: int = 2
-    """Retries of transient failures (never of a spent quota or a started stream)."""
     streaming: bool = False
     """Stream even under ``invoke``, so ``on_llm_new_token`` fires."""
     stream_usage: bool = True
@@ -220,54 +203,14 @@ class ChatModelScope(BaseChatModel):
     """Extra top-level body fields."""
     extra_body: dict[str, Any] | None = None
     """Extra top-level body fields (the openai SDK's name for ``model_kwargs``)."""
-    default_headers: dict[str, str] | None = None
-    http_client: httpx.Client | None = Field(default=None, exclude=True)
-    """Your own ``httpx.Client`` (proxies, certificates); the core uses its pool."""
-    http_async_client: httpx.AsyncClient | None = Field(default=None, exclude=True)
 
     model_config = ConfigDict(populate_by_name=True)
 
-    _client: ModelScopeClient | None = PrivateAttr(default=None)
-
-    if not TYPE_CHECKING:  # type checkers keep pydantic's typed __init__
-
-        def __init__(self, **data: Any) -> None:
-            try:
-                super().__init__(**data)
-            except ValidationError as exc:
-                cause = configuration_error_in(exc)
-                if cause is None:
-                    raise
-                raise cause from None
-
     @model_validator(mode="after")
-    def _build_modelscope_client(self) -> Self:
-        """Resolve token and base URL now, so a missing token fails at construction."""
+    def _check_streaming_n(self) -> Self:
         if self.streaming and (self.n or 1) > 1:
             raise ValueError("n > 1 is not supported with streaming=True.")
-        self._client = self._create_client()
         return self
-
-    def _create_client(self) -> ModelScopeClient:
-        return build_client(
-            api_key=self.api_key,
-            base_url=self.base_url,
-            timeout=self.timeout,
-            max_retries=self.max_retries,
-            default_headers=self.default_headers,
-            http_client=self.http_client,
-            http_async_client=self.http_async_client,
-        )
-
-    @property
-    def _core(self) -> ModelScopeClient:
-        """The core client (rebuilt after unpickling, which drops it)."""
-        if self._client is None:
-            self._client = self._create_client()
-        return self._client
-
-    def __getstate__(self) -> dict[Any, Any]:
-        return picklable_state(super().__getstate__(), _NOT_PICKLED)
 
     # -- LangChain metadata -------------------------------------------------------------------
 

@@ -6,35 +6,21 @@ Batching, order, ``encoding_format="float"``, retries and quota are the core's
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-import httpx
 from langchain_core.embeddings import Embeddings
 from pydantic import (
     AliasChoices,
-    BaseModel,
     ConfigDict,
     Field,
-    PrivateAttr,
-    SecretStr,
-    ValidationError,
-    model_validator,
 )
-from typing_extensions import Self
 
-from langchain_modelscope._connection import (
-    build_client,
-    configuration_error_in,
-    picklable_state,
-)
-from modelscope_inference import ModelScopeClient, QuotaStatus
+from langchain_modelscope._connection import ModelScopeConnection
+from modelscope_inference import QuotaStatus
 from modelscope_inference.embeddings import DEFAULT_BATCH_SIZE
 
 DEFAULT_EMBEDDING_MODEL = "Qwen/Qwen3-Embedding-0.6B"
-_NOT_PICKLED = ("api_key", "http_client", "http_async_client")
 
 
-class ModelScopeEmbeddings(BaseModel, Embeddings):
+class ModelScopeEmbeddings(ModelScopeConnection, Embeddings):
     """ModelScope API-Inference embedding models for LangChain.
 
     Setup:
@@ -65,10 +51,6 @@ class ModelScopeEmbeddings(BaseModel, Embeddings):
 
     model: str = DEFAULT_EMBEDDING_MODEL
     """The embedding model id."""
-    api_key: SecretStr | None = None
-    """The ModelScope token; None reads ``MODELSCOPE_API_KEY`` (then ``MODELSCOPE_SDK_TOKEN``)."""
-    base_url: str | None = None
-    """The API root; None reads ``MODELSCOPE_BASE_URL``, then uses the ``.cn`` endpoint."""
     batch_size: int = Field(
         default=DEFAULT_BATCH_SIZE,
         ge=1,
@@ -77,11 +59,6 @@ class ModelScopeEmbeddings(BaseModel, Embeddings):
     """Texts per request (also accepted as ``chunk_size``)."""
     dimensions: int | None = None
     """Vector size for models that can shorten their output; None for the model's own."""
-    timeout: float | None = None
-    max_retries: int = 2
-    default_headers: dict[str, str] | None = None
-    http_client: httpx.Client | None = Field(default=None, exclude=True)
-    http_async_client: httpx.AsyncClient | None = Field(default=None, exclude=True)
 
     model_config = ConfigDict(
         populate_by_name=True,
@@ -89,46 +66,6 @@ class ModelScopeEmbeddings(BaseModel, Embeddings):
         extra="forbid",
         protected_namespaces=(),
     )
-
-    _client: ModelScopeClient | None = PrivateAttr(default=None)
-
-    if not TYPE_CHECKING:  # type checkers keep pydantic's typed __init__
-
-        def __init__(self, **data: Any) -> None:
-            try:
-                super().__init__(**data)
-            except ValidationError as exc:
-                cause = configuration_error_in(exc)
-                if cause is None:
-                    raise
-                raise cause from None
-
-    @model_validator(mode="after")
-    def _build_modelscope_client(self) -> Self:
-        """Resolve token and base URL now, so a missing token fails at construction."""
-        self._client = self._create_client()
-        return self
-
-    def _create_client(self) -> ModelScopeClient:
-        return build_client(
-            api_key=self.api_key,
-            base_url=self.base_url,
-            timeout=self.timeout,
-            max_retries=self.max_retries,
-            default_headers=self.default_headers,
-            http_client=self.http_client,
-            http_async_client=self.http_async_client,
-        )
-
-    @property
-    def _core(self) -> ModelScopeClient:
-        """The core client (rebuilt after unpickling, which drops it)."""
-        if self._client is None:
-            self._client = self._create_client()
-        return self._client
-
-    def __getstate__(self) -> dict[Any, Any]:
-        return picklable_state(super().__getstate__(), _NOT_PICKLED)
 
     @property
     def quota_status(self) -> QuotaStatus:

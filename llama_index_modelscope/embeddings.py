@@ -18,6 +18,7 @@ from typing import Any
 from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
 from llama_index.core.bridge.pydantic import Field, PrivateAttr, SecretStr
 
+from llama_index_modelscope._connection import CoreClientMixin
 from modelscope_inference.client import ModelScopeClient
 from modelscope_inference.embeddings import DEFAULT_BATCH_SIZE
 from modelscope_inference.quota import QuotaStatus
@@ -26,7 +27,7 @@ from modelscope_inference.settings import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
 DEFAULT_EMBEDDING_MODEL = "Qwen/Qwen3-Embedding-0.6B"
 
 
-class ModelScopeEmbedding(BaseEmbedding):
+class ModelScopeEmbedding(CoreClientMixin, BaseEmbedding):
     """Text embeddings from ModelScope API-Inference, for indexes and retrievers.
 
     The token is read from ``api_key`` or ``MODELSCOPE_API_KEY`` and never serialized.
@@ -75,28 +76,6 @@ class ModelScopeEmbedding(BaseEmbedding):
     @classmethod
     def class_name(cls) -> str:
         return "ModelScopeEmbedding"
-
-    def _core(self) -> ModelScopeClient:
-        """The core client, built on first use after unpickling (a pickle has no token)."""
-        if self._client is None:
-            self._client = ModelScopeClient.create(
-                api_key=self.api_key.get_secret_value() if self.api_key else None,
-                base_url=self.api_base,
-                timeout=self.timeout,
-                max_retries=self.max_retries,
-                default_headers=self.default_headers,
-            )
-        return self._client
-
-    def __getstate__(self) -> dict[Any, Any]:
-        """A pickle carries no token (user-needs.md §D.27): unpickling reads MODELSCOPE_API_KEY."""
-        state = super().__getstate__()
-        state["__dict__"] = {**state["__dict__"], "api_key": None}
-        state["__pydantic_private__"] = {
-            **(state.get("__pydantic_private__") or {}),
-            "_client": None,
-        }
-        return state
 
     @property
     def quota_status(self) -> QuotaStatus:

@@ -47,6 +47,7 @@ from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_ca
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import ToolSelection
 
+from llama_index_modelscope._connection import CoreClientMixin
 from modelscope_inference.catalog import lookup
 from modelscope_inference.chat import ChatDelta, ChatRequest, ChatResult, Usage
 from modelscope_inference.client import ModelScopeClient
@@ -294,7 +295,7 @@ def _legacy_blocks(tool_calls: object) -> list[ToolCallBlock]:
 # --- the LLM --------------------------------------------------------------------------------
 
 
-class ModelScopeLLM(FunctionCallingLLM):
+class ModelScopeLLM(CoreClientMixin, FunctionCallingLLM):
     """A ModelScope API-Inference chat model for LlamaIndex (agents, RAG, structured output).
 
     Thinking, quota, ``fallback_models`` and retries follow the core's rules; the token is
@@ -363,28 +364,6 @@ class ModelScopeLLM(FunctionCallingLLM):
     @classmethod
     def class_name(cls) -> str:
         return "ModelScopeLLM"
-
-    def _core(self) -> ModelScopeClient:
-        """The core client, built on first use after unpickling (a pickle has no token)."""
-        if self._client is None:
-            self._client = ModelScopeClient.create(
-                api_key=self.api_key.get_secret_value() if self.api_key else None,
-                base_url=self.api_base,
-                timeout=self.timeout,
-                max_retries=self.max_retries,
-                default_headers=self.default_headers,
-            )
-        return self._client
-
-    def __getstate__(self) -> dict[Any, Any]:
-        """A pickle carries no token (user-needs.md §D.27): unpickling reads MODELSCOPE_API_KEY."""
-        state = super().__getstate__()
-        state["__dict__"] = {**state["__dict__"], "api_key": None}
-        state["__pydantic_private__"] = {
-            **(state.get("__pydantic_private__") or {}),
-            "_client": None,
-        }
-        return state
 
     @property
     def metadata(self) -> LLMMetadata:
