@@ -28,7 +28,7 @@ from starlette.types import Receive, Scope, Send
 
 from . import errors
 from .brain import ChatRequest, Completion, ToolCallOut, respond, usage_of
-from .embeddings import embed, encode_base64
+from .embeddings import embed, encode_base64, normalize
 from .errors import ApiError
 from .faults import Fault, FaultKind, StreamShape
 from .quota import QuotaSnapshot
@@ -238,6 +238,8 @@ def _embedding_payload(req: EmbeddingRequest) -> dict[str, Any]:
     data = []
     for index, text in enumerate(req.inputs):
         vector = embed(text, req.model.dimension)
+        if req.dimensions is not None:
+            vector = normalize(vector[: req.dimensions])
         encoded: Any = encode_base64(vector) if req.base64 else vector
         data.append({"object": "embedding", "index": index, "embedding": encoded})
     tokens = sum(max(count_tokens(t), 1) for t in req.inputs)

@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 
 from .text import STOPWORDS
 
-__all__ = ["cosine", "embed", "encode_base64"]
+__all__ = ["cosine", "embed", "encode_base64", "normalize"]
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
@@ -42,6 +42,12 @@ def embed(text: str, dimension: int) -> list[float]:
         vector[0] = 1.0
         return vector
     return [v / norm for v in vector]
+
+
+def normalize(vector: Sequence[float]) -> list[float]:
+    """``vector`` scaled to unit length (a shortened vector must stay comparable by cosine)."""
+    norm = math.sqrt(sum(v * v for v in vector))
+    return [v / norm for v in vector] if norm else [1.0] + [0.0] * (len(vector) - 1)
 
 
 def encode_base64(vector: Sequence[float]) -> str:

@@ -39,6 +39,7 @@ class EmbeddingRequest:
     model: ModelSpec
     inputs: tuple[str, ...]
     base64: bool
+    dimensions: int | None = None
 
 
 def resolve_model(body: Any, catalog: Mapping[str, ModelSpec]) -> ModelSpec | ApiError:
@@ -90,7 +91,18 @@ def parse_embedding(body: Any, catalog: Mapping[str, ModelSpec]) -> EmbeddingReq
     fmt = body.get("encoding_format", "float")
     if fmt not in ("float", "base64"):
         return invalid_parameter("`encoding_format` must be 'float' or 'base64'.")
-    return EmbeddingRequest(spec, tuple(inputs), fmt == "base64")
+    # [INFERRED] Qwen3-Embedding models can shorten their vectors (OpenAI's `dimensions`); the
+    # reference notes do not say whether API-Inference honours it (modelscope-api.md §1.4).
+    dimensions = body.get("dimensions")
+    if dimensions is not None and (
+        not isinstance(dimensions, int)
+        or isinstance(dimensions, bool)
+        or not 1 <= dimensions <= spec.dimension
+    ):
+        return invalid_parameter(
+            f"`dimensions` must be an integer from 1 to {spec.dimension} for '{spec.id}'."
+        )
+    return EmbeddingRequest(spec, tuple(inputs), fmt == "base64", dimensions)
 
 
 def _check_messages(messages: Any, spec: ModelSpec) -> ApiError | None:

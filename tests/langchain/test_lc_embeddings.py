@@ -45,8 +45,9 @@ def test_no_texts_means_no_request(embeddings: Embed, sim: Simulator) -> None:
 
 
 def test_dimensions_are_sent_when_set(embeddings: Embed, sim: Simulator) -> None:
-    embeddings(dimensions=256).embed_query("hello")
+    vector = embeddings(dimensions=256).embed_query("hello")
 
+    assert len(vector) == 256
     assert _embedding_bodies(sim)[0]["dimensions"] == 256
 
 

@@ -44,7 +44,7 @@ def test_query_embedding_is_one_request(make_embedding: MakeEmbedding, sim: Simu
 
 def test_dimensions_are_sent_only_when_set(make_embedding: MakeEmbedding, sim: Simulator) -> None:
     make_embedding().get_text_embedding("hi")
-    make_embedding(dimensions=256).get_text_embedding("hi")
+    assert len(make_embedding(dimensions=256).get_text_embedding("hi")) == 256
     first, second = embedding_requests(sim)
     assert "dimensions" not in first
     assert second["dimensions"] == 256

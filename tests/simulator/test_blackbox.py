@@ -1140,3 +1140,30 @@ async def test_async_context_manager_serves_the_async_openai_client() -> None:
         result = await aclient.chat.completions.create(model=CHAT, messages=HELLO)
         await aclient.close()
     assert result.choices[0].message.content
+
+
+def test_embeddings_dimensions_shortens_to_a_unit_vector(client: openai.OpenAI) -> None:
+    full = client.embeddings.create(model=EMBED, input="hello world", encoding_format="float")
+    short = client.embeddings.create(
+        model=EMBED, input="hello world", encoding_format="float", dimensions=256
+    )
+    vector = short.data[0].embedding
+    assert len(vector) == 256
+    assert math.isclose(math.fsum(v * v for v in vector), 1.0, rel_tol=1e-6)
+    head = full.data[0].embedding[:256]
+    norm = math.sqrt(math.fsum(v * v for v in head))
+    assert all(
+        math.isclose(x, h / norm, rel_tol=1e-6, abs_tol=1e-9)
+        for x, h in zip(vector, head, strict=True)
+    )
+
+
+@pytest.mark.parametrize("dimensions", [0, 5000, "256", True])
+def test_embeddings_reject_dimensions_outside_the_model_size(
+    http: httpx.Client, dimensions: Any
+) -> None:
+    response = http.post(
+        "/embeddings", json={"model": EMBED, "input": "hi", "dimensions": dimensions}
+    )
+    assert response.status_code == 400
+    assert "`dimensions` must be an integer from 1 to 1024" in response.json()["error"]["message"]
