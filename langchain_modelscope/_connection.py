@@ -3,7 +3,7 @@ and keeping the token out of errors and pickles. Private; no LangChain types."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -21,28 +21,6 @@ from typing_extensions import Self
 from modelscope_inference import ConfigurationError, ModelScopeClient
 
 _NOT_PICKLED = ("api_key", "http_client", "http_async_client")
-
-
-def build_client(
-    *,
-    api_key: SecretStr | None,
-    base_url: str | None,
-    timeout: float | None,
-    max_retries: int | None,
-    default_headers: Mapping[str, str] | None,
-    http_client: httpx.Client | None,
-    http_async_client: httpx.AsyncClient | None,
-) -> ModelScopeClient:
-    """The core client for these options; raises :class:`ConfigurationError` without a token."""
-    return ModelScopeClient.create(
-        api_key=api_key.get_secret_value() if api_key is not None else None,
-        base_url=base_url,
-        timeout=timeout,
-        max_retries=max_retries,
-        default_headers=default_headers,
-        http_client=http_client,
-        async_http_client=http_async_client,
-    )
 
 
 def configuration_error_in(exc: ValidationError) -> ConfigurationError | None:
@@ -86,6 +64,10 @@ class ModelScopeConnection(BaseModel):
     """Seconds per HTTP request; None uses the core's default (60 s)."""
     max_retries: int = 2
     """Retries of transient failures (never of a spent quota or a started stream)."""
+    max_wait: float | None = None
+    """Longest single wait between retries, in seconds (a longer ``Retry-After`` is capped)."""
+    retry_deadline: float | None = None
+    """Total seconds one call may spend retrying; None: bounded by ``max_retries`` only."""
     default_headers: dict[str, str] | None = None
     http_client: httpx.Client | None = Field(default=None, exclude=True)
     """Your own ``httpx.Client`` (proxies, certificates); the core uses its pool."""
@@ -113,14 +95,16 @@ class ModelScopeConnection(BaseModel):
         return self
 
     def _create_client(self) -> ModelScopeClient:
-        return build_client(
-            api_key=self.api_key,
+        return ModelScopeClient.create(
+            api_key=self.api_key.get_secret_value() if self.api_key is not None else None,
             base_url=self.base_url,
             timeout=self.timeout,
             max_retries=self.max_retries,
+            max_wait=self.max_wait,
+            deadline=self.retry_deadline,
             default_headers=self.default_headers,
             http_client=self.http_client,
-            http_async_client=self.http_async_client,
+            async_http_client=self.http_async_client,
         )
 
     @property

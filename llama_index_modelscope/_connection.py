@@ -19,6 +19,8 @@ class CoreClientMixin:
         api_base: str | None
         timeout: float
         max_retries: int
+        max_wait: float | None
+        retry_deadline: float | None
         default_headers: dict[str, str] | None
         _client: ModelScopeClient | None
 
@@ -32,6 +34,8 @@ class CoreClientMixin:
                 base_url=self.api_base,
                 timeout=self.timeout,
                 max_retries=self.max_retries,
+                max_wait=self.max_wait,
+                deadline=self.retry_deadline,
                 default_headers=self.default_headers,
             )
         return self._client

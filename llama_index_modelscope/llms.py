@@ -323,6 +323,12 @@ class ModelScopeLLM(CoreClientMixin, FunctionCallingLLM):
         default_factory=dict, description="Extra top-level request body fields."
     )
     max_retries: int = Field(default=DEFAULT_MAX_RETRIES, ge=0, description="Retries per call.")
+    max_wait: float | None = Field(
+        default=None, ge=0, description="Longest single wait between retries, in seconds."
+    )
+    retry_deadline: float | None = Field(
+        default=None, gt=0, description="Total seconds one call may spend retrying."
+    )
     timeout: float = Field(default=DEFAULT_TIMEOUT, gt=0, description="Seconds per request.")
     default_headers: dict[str, str] | None = Field(
         default=None, description="Extra HTTP headers for every request."
