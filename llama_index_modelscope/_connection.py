@@ -1,30 +1,42 @@
-"""What the LLM and the embedding model share: the core client, built from their connection
-fields and rebuilt after unpickling, and pickles without the token. Private."""
+"""What the LLM and the embedding model share: the connection fields, the core client built
+from them (and rebuilt after unpickling), and pickles without the token. Private."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from llama_index.core.bridge.pydantic import BaseModel, Field, PrivateAttr, SecretStr
+
 from modelscope_inference.client import ModelScopeClient
-
-if TYPE_CHECKING:
-    from pydantic import SecretStr
+from modelscope_inference.settings import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
 
 
-class CoreClientMixin:
+class CoreClientMixin(BaseModel):
     """Mixed in before the LlamaIndex base class, so its ``__getstate__`` runs first."""
 
-    if TYPE_CHECKING:
-        api_key: SecretStr | None
-        api_base: str | None
-        timeout: float
-        max_retries: int
-        max_wait: float | None
-        retry_deadline: float | None
-        default_headers: dict[str, str] | None
-        _client: ModelScopeClient | None
+    api_base: str | None = Field(
+        default=None,
+        description="API root; None reads MODELSCOPE_BASE_URL, else the .cn endpoint.",
+    )
+    api_key: SecretStr | None = Field(
+        default=None,
+        exclude=True,
+        repr=False,
+        description="ModelScope token; None reads MODELSCOPE_API_KEY. Never serialized.",
+    )
+    timeout: float = Field(default=DEFAULT_TIMEOUT, gt=0, description="Seconds per request.")
+    max_retries: int = Field(default=DEFAULT_MAX_RETRIES, ge=0, description="Retries per call.")
+    max_wait: float | None = Field(
+        default=None, ge=0, description="Longest single wait between retries, in seconds."
+    )
+    retry_deadline: float | None = Field(
+        default=None, gt=0, description="Total seconds one call may spend retrying."
+    )
+    default_headers: dict[str, str] | None = Field(
+        default=None, description="Extra HTTP headers for every request."
+    )
 
-        def __getstate__(self) -> dict[Any, Any]: ...
+    _client: ModelScopeClient | None = PrivateAttr(default=None)
 
     def _core(self) -> ModelScopeClient:
         """The core client, built on first use after unpickling (a pickle has no token)."""

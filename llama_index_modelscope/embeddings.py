@@ -16,13 +16,11 @@ from __future__ import annotations
 from typing import Any
 
 from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
-from llama_index.core.bridge.pydantic import Field, PrivateAttr, SecretStr
+from llama_index.core.bridge.pydantic import Field
 
 from llama_index_modelscope._connection import CoreClientMixin
-from modelscope_inference.client import ModelScopeClient
 from modelscope_inference.embeddings import DEFAULT_BATCH_SIZE
 from modelscope_inference.quota import QuotaStatus
-from modelscope_inference.settings import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
 
 DEFAULT_EMBEDDING_MODEL = "Qwen/Qwen3-Embedding-0.6B"
 
@@ -43,35 +41,12 @@ class ModelScopeEmbedding(CoreClientMixin, BaseEmbedding):
     embed_batch_size: int = Field(
         default=DEFAULT_BATCH_SIZE, gt=0, le=2048, description="Texts per request."
     )
-    api_base: str | None = Field(
-        default=None,
-        description="API root; None reads MODELSCOPE_BASE_URL, else the .cn endpoint.",
-    )
-    api_key: SecretStr | None = Field(
-        default=None,
-        exclude=True,
-        repr=False,
-        description="ModelScope token; None reads MODELSCOPE_API_KEY. Never serialized.",
-    )
     dimensions: int | None = Field(
         default=None, gt=0, description="Output size, for models that support it."
-    )
-    timeout: float = Field(default=DEFAULT_TIMEOUT, gt=0, description="Seconds per request.")
-    max_retries: int = Field(default=DEFAULT_MAX_RETRIES, ge=0, description="Retries per call.")
-    max_wait: float | None = Field(
-        default=None, ge=0, description="Longest single wait between retries, in seconds."
-    )
-    retry_deadline: float | None = Field(
-        default=None, gt=0, description="Total seconds one call may spend retrying."
     )
     additional_kwargs: dict[str, Any] = Field(
         default_factory=dict, description="Extra top-level request body fields."
     )
-    default_headers: dict[str, str] | None = Field(
-        default=None, description="Extra HTTP headers for every request."
-    )
-
-    _client: ModelScopeClient | None = PrivateAttr(default=None)
 
     def __init__(self, **data: Any) -> None:
         """Validate the fields, then resolve the token and base URL, so a bad configuration

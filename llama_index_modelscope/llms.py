@@ -41,7 +41,7 @@ from llama_index.core.base.llms.types import (
     ThinkingBlock,
     ToolCallBlock,
 )
-from llama_index.core.bridge.pydantic import Field, PrivateAttr, SecretStr
+from llama_index.core.bridge.pydantic import Field
 from llama_index.core.constants import DEFAULT_NUM_OUTPUTS
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 from llama_index.core.llms.function_calling import FunctionCallingLLM
@@ -50,10 +50,8 @@ from llama_index.core.llms.llm import ToolSelection
 from llama_index_modelscope._connection import CoreClientMixin
 from modelscope_inference.catalog import lookup
 from modelscope_inference.chat import ChatDelta, ChatRequest, ChatResult, Usage
-from modelscope_inference.client import ModelScopeClient
 from modelscope_inference.errors import ToolArgumentsError
 from modelscope_inference.quota import QuotaStatus
-from modelscope_inference.settings import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
 from modelscope_inference.tools import ParsedToolCall, parse_arguments, tool_call_to_openai
 
 if TYPE_CHECKING:
@@ -307,31 +305,10 @@ class ModelScopeLLM(CoreClientMixin, FunctionCallingLLM):
     """
 
     model: str = Field(description="The ModelScope model id, e.g. 'Qwen/Qwen3-32B'.")
-    api_base: str | None = Field(
-        default=None,
-        description="API root; None reads MODELSCOPE_BASE_URL, else the .cn endpoint.",
-    )
-    api_key: SecretStr | None = Field(
-        default=None,
-        exclude=True,
-        repr=False,
-        description="ModelScope token; None reads MODELSCOPE_API_KEY. Never serialized.",
-    )
     temperature: float | None = Field(default=None, description="Sampling temperature.")
     max_tokens: int | None = Field(default=None, gt=0, description="Max tokens to generate.")
     additional_kwargs: dict[str, Any] = Field(
         default_factory=dict, description="Extra top-level request body fields."
-    )
-    max_retries: int = Field(default=DEFAULT_MAX_RETRIES, ge=0, description="Retries per call.")
-    max_wait: float | None = Field(
-        default=None, ge=0, description="Longest single wait between retries, in seconds."
-    )
-    retry_deadline: float | None = Field(
-        default=None, gt=0, description="Total seconds one call may spend retrying."
-    )
-    timeout: float = Field(default=DEFAULT_TIMEOUT, gt=0, description="Seconds per request.")
-    default_headers: dict[str, str] | None = Field(
-        default=None, description="Extra HTTP headers for every request."
     )
     enable_thinking: bool | None = Field(
         default=None, description="Thinking switch for hybrid models; None leaves it unsent."
@@ -350,8 +327,6 @@ class ModelScopeLLM(CoreClientMixin, FunctionCallingLLM):
         default=False, description="Send earlier turns' reasoning back to the model."
     )
     stream_usage: bool = Field(default=True, description="Ask for token usage on streams.")
-
-    _client: ModelScopeClient | None = PrivateAttr(default=None)
 
     def __init__(self, **data: Any) -> None:
         """Validate the fields, then resolve the token and base URL, so a bad configuration
