@@ -16,7 +16,7 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from llama_index.core.base.llms.generic_utils import (
     achat_to_completion_decorator,
@@ -176,44 +176,49 @@ def _usage_kwargs(usage: Usage | None) -> dict[str, Any]:
     return counts
 
 
-def _raw(
-    *,
-    model: str | None,
-    id: str | None,
-    request_id: str | None,
-    usage: Usage | None,
-    finish_reason: str | None,
-    quota: QuotaStatus | None,
-    warnings: tuple[str, ...],
-) -> dict[str, Any]:
-    """A plain-dict summary of the answer for ``ChatResponse.raw`` (JSON-safe, no token)."""
-    return {
-        "id": id,
-        "model": model,
-        "request_id": request_id,
-        "finish_reason": finish_reason,
-        "usage": _usage_kwargs(usage) or None,
-        "quota": quota.to_dict() if quota else None,
-        "warnings": list(warnings),
-    }
+class _Answer(Protocol):
+    """What a complete answer carries: a :class:`ChatResult`, or the closing :class:`ChatDelta`."""
+
+    @property
+    def model(self) -> str | None: ...
+    @property
+    def id(self) -> str | None: ...
+    @property
+    def request_id(self) -> str | None: ...
+    @property
+    def usage(self) -> Usage | None: ...
+    @property
+    def quota(self) -> QuotaStatus | None: ...
+    @property
+    def warnings(self) -> tuple[str, ...]: ...
+
+
+def _closing_response(
+    answer: _Answer, message: ChatMessage, finish_reason: str | None, delta: str | None = None
+) -> ChatResponse:
+    """The response that ends an answer, with a plain-dict summary in ``raw`` (JSON-safe, no
+    token) and token counts in ``additional_kwargs``."""
+    return ChatResponse(
+        message=message,
+        delta=delta,
+        raw={
+            "id": answer.id,
+            "model": answer.model,
+            "request_id": answer.request_id,
+            "finish_reason": finish_reason,
+            "usage": _usage_kwargs(answer.usage) or None,
+            "quota": answer.quota.to_dict() if answer.quota else None,
+            "warnings": list(answer.warnings),
+        },
+        additional_kwargs={**_usage_kwargs(answer.usage), "model": answer.model},
+    )
 
 
 def response_from_result(result: ChatResult) -> ChatResponse:
     """A core :class:`ChatResult` as a LlamaIndex ``ChatResponse``."""
     first = result.first
-    return ChatResponse(
-        message=_assistant_message(first.content, first.reasoning, first.tool_calls, result.usage),
-        raw=_raw(
-            model=result.model,
-            id=result.id,
-            request_id=result.request_id,
-            usage=result.usage,
-            finish_reason=first.finish_reason,
-            quota=result.quota,
-            warnings=result.warnings,
-        ),
-        additional_kwargs={**_usage_kwargs(result.usage), "model": result.model},
-    )
+    message = _assistant_message(first.content, first.reasoning, first.tool_calls, result.usage)
+    return _closing_response(result, message, first.finish_reason)
 
 
 @dataclass
@@ -244,20 +249,8 @@ class StreamAccumulator:
         )
 
     def _final(self, delta: ChatDelta) -> ChatResponse:
-        return ChatResponse(
-            message=_assistant_message(self.content, self.reasoning, delta.tool_calls, delta.usage),
-            delta="",
-            raw=_raw(
-                model=delta.model,
-                id=delta.id,
-                request_id=delta.request_id,
-                usage=delta.usage,
-                finish_reason=delta.finish_reason,
-                quota=delta.quota,
-                warnings=delta.warnings,
-            ),
-            additional_kwargs={**_usage_kwargs(delta.usage), "model": delta.model},
-        )
+        message = _assistant_message(self.content, self.reasoning, delta.tool_calls, delta.usage)
+        return _closing_response(delta, message, delta.finish_reason, delta="")
 
 
 def _selection(block: ToolCallBlock) -> ToolSelection:
