@@ -1,7 +1,12 @@
 """Interleaved timing: every variant once per round (A, B, C, A, B, C, …), medians at the end.
 
 Interleaving spreads slow drift (other processes, CPU frequency, a growing heap) over every
-variant alike, so the *ratios* of one run are trustworthy even on a noisy machine.
+variant alike, so the *ratios* of one run are trustworthy even on a noisy machine. Each sample
+starts from a collected heap (``gc.collect()`` outside the timer): a full collection is due
+when the objects that survived since the last one pass a quarter of the heap, so without it a
+variant that leaves much garbage behind (a peer's 20,000 retained stream chunks) would have its
+collection land in whichever variant runs next. A variant still pays for the collections its
+own allocations trigger.
 
 Example:
     >>> samples = interleave([Variant("a", f), Variant("b", g)], rounds=15, inner=20)
@@ -11,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import gc
 import statistics
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -55,6 +61,7 @@ async def _time_async(call: AsyncCall, inner: int) -> float:
 
 def time_once(variant: Variant, inner: int, loop: asyncio.AbstractEventLoop | None) -> float:
     """Seconds per call of ``variant``, averaged over ``inner`` back-to-back calls."""
+    gc.collect()  # no garbage left by the previous variant (see the module docstring)
     if not variant.aio:
         return _time_sync(variant.call, inner)  # type: ignore[arg-type]
     if loop is None:

@@ -50,7 +50,7 @@ from langchain_core.output_parsers.openai_tools import (
     PydanticToolsParser,
 )
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from langchain_core.runnables import Runnable, RunnableMap, RunnablePassthrough
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableMap, RunnablePassthrough
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import (
     convert_to_openai_function,
@@ -66,6 +66,7 @@ from pydantic import (
 )
 from typing_extensions import Self
 
+from langchain_modelscope._compaction import acompacting, compacting
 from langchain_modelscope._connection import ModelScopeConnection
 from modelscope_inference import ChatRequest, QuotaStatus, Usage, lookup
 from modelscope_inference import ChatResult as CoreChatResult
@@ -377,6 +378,28 @@ class ChatModelScope(BaseChatModel, ModelScopeConnection):
             return await agenerate_from_stream(self._astream(messages, stop, run_manager, **kwargs))
         result = await self._core.chat.acomplete(self._chat_request(messages, stop, kwargs))
         return _chat_result(result)
+
+    def stream(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> Iterator[AIMessageChunk]:
+        """langchain-core's ``stream``, holding a bounded number of chunks (see ``_compaction``)."""
+        return compacting(super().stream(input, config, stop=stop, **kwargs))
+
+    def astream(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[AIMessageChunk]:
+        """langchain-core's ``astream``, holding a bounded number of chunks."""
+        return acompacting(super().astream(input, config, stop=stop, **kwargs))
 
     def _stream(
         self,
