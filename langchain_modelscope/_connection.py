@@ -18,7 +18,11 @@ from pydantic import (
 )
 from typing_extensions import Self
 
-from modelscope_inference import ConfigurationError, ModelScopeClient
+from modelscope_inference import ModelScopeClient
+from modelscope_inference._lazy import caught
+
+if TYPE_CHECKING:
+    from modelscope_inference.errors import ConfigurationError
 
 _NOT_PICKLED = ("api_key", "http_client", "http_async_client")
 
@@ -33,7 +37,7 @@ def configuration_error_in(exc: ValidationError) -> ConfigurationError | None:
     if len(errors) != 1:
         return None
     cause = (errors[0].get("ctx") or {}).get("error")
-    return cause if isinstance(cause, ConfigurationError) else None
+    return cause if isinstance(cause, caught.ConfigurationError) else None
 
 
 def picklable_state(state: dict[Any, Any], fields: Iterable[str]) -> dict[Any, Any]:

@@ -48,14 +48,16 @@ from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import ToolSelection
 
 from llama_index_modelscope._connection import CoreClientMixin
+from modelscope_inference._lazy import errors
 from modelscope_inference.catalog import lookup
 from modelscope_inference.chat import ChatDelta, ChatRequest, ChatResult, Usage
-from modelscope_inference.errors import ToolArgumentsError
 from modelscope_inference.quota import QuotaStatus
 from modelscope_inference.tools import ParsedToolCall, parse_arguments, tool_call_to_openai
 
 if TYPE_CHECKING:
     from llama_index.core.tools.types import BaseTool
+
+    from modelscope_inference.errors import ToolArgumentsError
 
 logger = logging.getLogger("modelscope_inference")
 
@@ -258,7 +260,9 @@ def _selection(block: ToolCallBlock) -> ToolSelection:
     if isinstance(arguments, str):
         parsed, error = parse_arguments(arguments)
         if parsed is None:
-            raise ToolArgumentsError(block.tool_name, block.tool_call_id, arguments, error or "")
+            raise errors.ToolArgumentsError(
+                block.tool_name, block.tool_call_id, arguments, error or ""
+            )
         arguments = parsed
     return ToolSelection(
         tool_id=block.tool_call_id or "", tool_name=block.tool_name, tool_kwargs=arguments
@@ -554,6 +558,15 @@ def _keep_first_tool_call(message: ChatMessage) -> None:
     wire = message.additional_kwargs.get("tool_calls")
     if isinstance(wire, list):
         message.additional_kwargs["tool_calls"] = wire[:1]
+
+
+if not TYPE_CHECKING:  # type checkers see the import above, and no catch-all attribute
+
+    def __getattr__(name: str) -> Any:
+        """``ToolArgumentsError``, re-exported on first use (its module imports ``openai``)."""
+        if name == "ToolArgumentsError":
+            return errors.ToolArgumentsError
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["ModelScopeLLM", "StreamAccumulator", "ToolArgumentsError", "to_wire_message"]

@@ -10,30 +10,35 @@ Example:
     ...                                  messages=[{"role": "user", "content": "hi"}])).content
 """
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from modelscope_inference.catalog import ModelInfo, lookup
 from modelscope_inference.chat import ChatDelta, ChatRequest, ChatResult, Usage
 from modelscope_inference.client import ModelScopeClient
-from modelscope_inference.errors import (
-    AccountBindingError,
-    APIConnectionError,
-    APIStatusError,
-    APITimeoutError,
-    AuthenticationError,
-    BadRequestError,
-    ConfigurationError,
-    InvalidResponseError,
-    ModelNotSupportedError,
-    ModelScopeError,
-    QuotaExhaustedError,
-    RateLimitError,
-    ServiceUnavailableError,
-    StreamInterruptedError,
-    ThinkingModeError,
-    ToolArgumentsError,
-)
 from modelscope_inference.quota import QuotaStatus
 from modelscope_inference.retry import RetryPolicy
 from modelscope_inference.settings import DEFAULT_BASE_URL, INTERNATIONAL_BASE_URL, Settings
+
+if TYPE_CHECKING:
+    from modelscope_inference.errors import (
+        AccountBindingError,
+        APIConnectionError,
+        APIStatusError,
+        APITimeoutError,
+        AuthenticationError,
+        BadRequestError,
+        ConfigurationError,
+        InvalidResponseError,
+        ModelNotSupportedError,
+        ModelScopeError,
+        QuotaExhaustedError,
+        RateLimitError,
+        ServiceUnavailableError,
+        StreamInterruptedError,
+        ThinkingModeError,
+        ToolArgumentsError,
+    )
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -65,3 +70,18 @@ __all__ = [
     "Usage",
     "lookup",
 ]
+
+
+if not TYPE_CHECKING:  # type checkers see the imports above, and no catch-all attribute
+
+    def __getattr__(name: str) -> Any:
+        """The error classes: the names of ``__all__`` not imported above, served from
+        :mod:`modelscope_inference.errors` on first use (PEP 562). They subclass ``openai``'s
+        exceptions, and importing ``openai`` would double the import time of the library."""
+        if name in __all__:
+            return getattr(importlib.import_module("modelscope_inference.errors"), name)
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -30,14 +30,7 @@ from typing import Any, TypeGuard
 import httpx
 
 from modelscope_inference import catalog
-from modelscope_inference.errors import (
-    APIConnectionError,
-    APIStatusError,
-    InvalidResponseError,
-    QuotaExhaustedError,
-    StreamInterruptedError,
-    ThinkingModeError,
-)
+from modelscope_inference._lazy import caught, errors
 from modelscope_inference.messages import prepare_messages
 from modelscope_inference.quota import QuotaStatus, next_reset
 from modelscope_inference.retry import RetryPolicy
@@ -280,7 +273,7 @@ def plan_call(request: ChatRequest, model: str, *, want_stream: bool) -> CallPla
     return CallPlan(model=model, body=body, stream=stream, warnings=warnings)
 
 
-def learn_from_thinking_error(model: str, error: ThinkingModeError) -> bool:
+def learn_from_thinking_error(model: str, error: errors.ThinkingModeError) -> bool:
     """Teach the catalog what a thinking-mode 400 revealed; True when a re-plan may succeed."""
     message = str(error).lower()
     current = catalog.lookup(model).thinking
@@ -351,8 +344,8 @@ def _str(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _invalid(response: JSONResponse, model: str, what: str) -> InvalidResponseError:
-    return InvalidResponseError(
+def _invalid(response: JSONResponse, model: str, what: str) -> errors.InvalidResponseError:
+    return errors.InvalidResponseError(
         f"ModelScope's answer could not be read ({what}; model {model!r}).",
         response=httpx.Response(
             response.status, headers=response.headers, request=httpx.Request("POST", CHAT_PATH)
@@ -475,11 +468,11 @@ class StreamState:
             warnings=self.warnings,
         )
 
-    def interrupted(self, exc: Exception, request: httpx.Request) -> StreamInterruptedError:
+    def interrupted(self, exc: Exception, request: httpx.Request) -> errors.StreamInterruptedError:
         """The error for a stream that broke after output reached the caller."""
         first = self.choices.get(0, _ChoiceState())
         text, reasoning = "".join(first.content), "".join(first.reasoning)
-        return StreamInterruptedError(
+        return errors.StreamInterruptedError(
             f"The stream from ModelScope broke after output began (model {self.model!r}, "
             f"{len(text)} characters received); not retried, to avoid duplicating text. "
             f"Cause: {exc}",
@@ -494,7 +487,7 @@ class StreamState:
 # --- execution ------------------------------------------------------------------------------
 
 
-def preflight_error(transport: Transport, model: str) -> QuotaExhaustedError | None:
+def preflight_error(transport: Transport, model: str) -> errors.QuotaExhaustedError | None:
     """The error to raise without a request when ``model``'s quota is known to be spent."""
     scope = transport.quota.spent_scope(model)
     if scope is None:
@@ -504,7 +497,7 @@ def preflight_error(transport: Transport, model: str) -> QuotaExhaustedError | N
     url = transport.settings.base_url + CHAT_PATH
     response = httpx.Response(429, request=httpx.Request("POST", url))
     limit = status.account_limit if scope == "account" else status.model_limit
-    return QuotaExhaustedError(
+    return errors.QuotaExhaustedError(
         f"ModelScope {scope} daily quota for {model!r} is known to be exhausted (seen at "
         f"{status.seen_at.isoformat() if status.seen_at else 'an earlier call'}); no request was "
         f"sent. It resets at {resets_at.isoformat()}. "
@@ -530,7 +523,7 @@ def _candidates(request: ChatRequest) -> list[str]:
     return seen
 
 
-def _should_fall_back(exc: QuotaExhaustedError, model: str, remaining: list[str]) -> bool:
+def _should_fall_back(exc: errors.QuotaExhaustedError, model: str, remaining: list[str]) -> bool:
     if exc.scope != "model" or not remaining:
         return False
     logger.warning(
@@ -566,7 +559,7 @@ class ChatClient:
         for position, model in enumerate(candidates):
             try:
                 return self._complete_model(request, model)
-            except QuotaExhaustedError as exc:
+            except caught.QuotaExhaustedError as exc:
                 if not _should_fall_back(exc, model, candidates[position + 1 :]):
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
@@ -577,7 +570,7 @@ class ChatClient:
         for position, model in enumerate(candidates):
             try:
                 return await self._acomplete_model(request, model)
-            except QuotaExhaustedError as exc:
+            except caught.QuotaExhaustedError as exc:
                 if not _should_fall_back(exc, model, candidates[position + 1 :]):
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
@@ -586,7 +579,7 @@ class ChatClient:
         self._check_preflight(model)
         try:
             return self._complete_plan(plan_call(request, model, want_stream=False))
-        except ThinkingModeError as exc:
+        except caught.ThinkingModeError as exc:
             if not learn_from_thinking_error(model, exc):
                 raise
             return self._complete_plan(plan_call(request, model, want_stream=False))
@@ -595,7 +588,7 @@ class ChatClient:
         self._check_preflight(model)
         try:
             return await self._acomplete_plan(plan_call(request, model, want_stream=False))
-        except ThinkingModeError as exc:
+        except caught.ThinkingModeError as exc:
             if not learn_from_thinking_error(model, exc):
                 raise
             return await self._acomplete_plan(plan_call(request, model, want_stream=False))
@@ -640,7 +633,7 @@ class ChatClient:
             try:
                 yield from self._stream_model(request, model)
                 return
-            except QuotaExhaustedError as exc:
+            except caught.QuotaExhaustedError as exc:
                 if not _should_fall_back(exc, model, candidates[position + 1 :]):
                     raise
 
@@ -652,7 +645,7 @@ class ChatClient:
                 async for delta in self._astream_model(request, model):
                     yield delta
                 return
-            except QuotaExhaustedError as exc:
+            except caught.QuotaExhaustedError as exc:
                 if not _should_fall_back(exc, model, candidates[position + 1 :]):
                     raise
 
@@ -663,7 +656,7 @@ class ChatClient:
         with ExitStack() as stack:
             try:
                 events, state, first, iterator = self._open_stream(plan, stack)
-            except ThinkingModeError as exc:
+            except caught.ThinkingModeError as exc:
                 if not learn_from_thinking_error(model, exc):
                     raise
                 plan = plan_call(request, model, want_stream=True)
@@ -672,7 +665,11 @@ class ChatClient:
             try:
                 for event in iterator:
                     yield from state.consume(event)
-            except (APIConnectionError, APIStatusError, InvalidResponseError) as exc:
+            except (
+                caught.APIConnectionError,
+                caught.APIStatusError,
+                caught.InvalidResponseError,
+            ) as exc:
                 raise state.interrupted(exc, events.response.request) from exc
             yield state.final_delta(events)
 
@@ -704,7 +701,7 @@ class ChatClient:
         async with AsyncExitStack() as stack:
             try:
                 events, state, first, it = await self._aopen_stream(plan, stack)
-            except ThinkingModeError as exc:
+            except caught.ThinkingModeError as exc:
                 if not learn_from_thinking_error(model, exc):
                     raise
                 plan = plan_call(request, model, want_stream=True)
@@ -715,7 +712,11 @@ class ChatClient:
                 async for event in it:
                     for delta in state.consume(event):
                         yield delta
-            except (APIConnectionError, APIStatusError, InvalidResponseError) as exc:
+            except (
+                caught.APIConnectionError,
+                caught.APIStatusError,
+                caught.InvalidResponseError,
+            ) as exc:
                 raise state.interrupted(exc, events.response.request) from exc
             yield state.final_delta(events)
 

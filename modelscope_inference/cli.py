@@ -18,7 +18,7 @@ from datetime import datetime
 import httpx
 
 from modelscope_inference import catalog
-from modelscope_inference.errors import ModelScopeError, classify_error
+from modelscope_inference._lazy import caught, errors
 from modelscope_inference.quota import QUOTA_HEADERS, QuotaStatus, next_reset, utc_now
 from modelscope_inference.redaction import redact
 from modelscope_inference.settings import DEFAULT_BASE_URL, resolve_base_url
@@ -50,7 +50,7 @@ def fetch_model_ids(base_url: str | None, timeout: float) -> tuple[str, list[str
             "settings, or --base-url."
         ) from exc
     if not response.is_success:
-        raise classify_error(response, model=None)
+        raise errors.classify_error(response, model=None)
     try:
         data = response.json().get("data")
     except (ValueError, AttributeError) as exc:
@@ -327,7 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return func(args)
     except KeyboardInterrupt:
         return 130
-    except (ModelScopeError, CommandError, OSError, ImportError, RuntimeError) as exc:
+    except (caught.ModelScopeError, CommandError, OSError, ImportError, RuntimeError) as exc:
         print(f"error: {_one_line(exc)}", file=sys.stderr)
         return 1
 

@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from modelscope_inference.errors import ModelScopeError
+from modelscope_inference._lazy import caught
 from modelscope_inference.redaction import redact
 from modelscope_inference.settings import TOKEN_ENV_VARS, resolve_base_url
 
@@ -307,7 +307,7 @@ def _run_step(
         step(conn, options, out)
     except MissingExtra as exc:
         _say(out, "skipped", str(exc))
-    except ModelScopeError as exc:
+    except caught.ModelScopeError as exc:
         _say(out, "failed", redact(" ".join(str(exc).split())))
         return False
     return True

@@ -19,8 +19,8 @@ from typing import Any
 
 import httpx
 
+from modelscope_inference._lazy import errors
 from modelscope_inference.chat import preflight_error
-from modelscope_inference.errors import ConfigurationError, InvalidResponseError
 from modelscope_inference.retry import RetryPolicy
 from modelscope_inference.transport import JSONResponse, Transport
 
@@ -31,17 +31,19 @@ DEFAULT_BATCH_SIZE = 32
 def batches(texts: Sequence[str], size: int) -> list[list[str]]:
     """Split ``texts`` into consecutive batches of at most ``size``."""
     if size < 1:
-        raise ConfigurationError(f"batch_size must be >= 1, got {size}.")
+        raise errors.ConfigurationError(f"batch_size must be >= 1, got {size}.")
     return [list(texts[i : i + size]) for i in range(0, len(texts), size)]
 
 
 def check_texts(texts: object) -> list[str]:
     """Refuse anything but a list of strings (token-id lists included), with a clear message."""
     if isinstance(texts, str) or not isinstance(texts, Sequence):
-        raise ConfigurationError("Embeddings take a list of strings; wrap a single text in [].")
+        raise errors.ConfigurationError(
+            "Embeddings take a list of strings; wrap a single text in []."
+        )
     bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
     if bad:
-        raise ConfigurationError(
+        raise errors.ConfigurationError(
             f"Embeddings take strings only; items {bad[:5]} are not (token ids are not accepted)."
         )
     return list(texts)
@@ -81,8 +83,8 @@ def vectors_from_response(response: JSONResponse, model: str, expected: int) -> 
     return [by_index[i] for i in range(expected)]
 
 
-def _invalid(response: JSONResponse, model: str, what: str) -> InvalidResponseError:
-    return InvalidResponseError(
+def _invalid(response: JSONResponse, model: str, what: str) -> errors.InvalidResponseError:
+    return errors.InvalidResponseError(
         f"ModelScope's embeddings answer could not be read ({what}; model {model!r}).",
         response=httpx.Response(
             response.status,

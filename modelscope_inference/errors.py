@@ -1,7 +1,9 @@
 """The exception tree, and the one classifier that maps an HTTP answer to it.
 
 Every class also subclasses the matching ``openai`` exception, so code written against the
-openai SDK (``except openai.RateLimitError``) keeps working. Catch what you mean::
+openai SDK (``except openai.RateLimitError``) keeps working. So this module imports ``openai``,
+and the rest of the library imports it only on first use (see :mod:`modelscope_inference._lazy`),
+which keeps ``import langchain_modelscope`` fast. Catch what you mean::
 
     ModelScopeError
     ├── ConfigurationError              token or base URL missing or unsafe (also ValueError)
@@ -32,18 +34,18 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 import httpx
 import openai
 
+# QuotaScope and TOKEN_PAGE live where importing them does not import openai; re-exported here.
+from modelscope_inference.quota import QuotaScope as QuotaScope
 from modelscope_inference.redaction import redact, redact_data
+from modelscope_inference.settings import TOKEN_PAGE as TOKEN_PAGE
 
-TOKEN_PAGE = "https://modelscope.cn/my/myaccesstoken"
 BINDING_DOC = "https://modelscope.cn/docs/accounts/aliyun-binding-and-authorization"
 MODELS_PAGE = "https://modelscope.cn/models?filter=inference_type"
-
-QuotaScope = Literal["account", "model"]
 
 
 class ModelScopeError(Exception):

@@ -18,9 +18,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
-from typing import Any
-
-from modelscope_inference.errors import QuotaScope
+from typing import Any, Literal
 
 ACCOUNT_LIMIT_HEADER = "modelscope-ratelimit-requests-limit"
 ACCOUNT_REMAINING_HEADER = "modelscope-ratelimit-requests-remaining"
@@ -38,6 +36,7 @@ QUOTA_HEADERS = (
 SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
 
 Clock = Callable[[], datetime]
+QuotaScope = Literal["account", "model"]  # which daily budget: the account's or one model's
 
 
 def utc_now() -> datetime:

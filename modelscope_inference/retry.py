@@ -27,20 +27,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-import openai
 import tenacity
 from tenacity.wait import wait_base
 
-from modelscope_inference.errors import (
-    APIConnectionError,
-    APIStatusError,
-    ConfigurationError,
-    InvalidResponseError,
-    QuotaExhaustedError,
-    RateLimitError,
-    ServiceUnavailableError,
-    StreamInterruptedError,
-)
+from modelscope_inference._lazy import caught, caught_openai
 from modelscope_inference.redaction import redact
 
 logger = logging.getLogger("modelscope_inference")
@@ -56,15 +46,17 @@ def is_retryable(exc: BaseException) -> bool:
         >>> is_retryable(quota_exhausted_error)
         False
     """
-    if isinstance(exc, (StreamInterruptedError, QuotaExhaustedError, ConfigurationError)):
+    if isinstance(
+        exc, (caught.StreamInterruptedError, caught.QuotaExhaustedError, caught.ConfigurationError)
+    ):
         return False
-    if isinstance(exc, InvalidResponseError):
+    if isinstance(exc, caught.InvalidResponseError):
         return False
-    if isinstance(exc, (RateLimitError, ServiceUnavailableError)):
+    if isinstance(exc, (caught.RateLimitError, caught.ServiceUnavailableError)):
         return True
-    if isinstance(exc, APIStatusError):
+    if isinstance(exc, caught.APIStatusError):
         return exc.status_code in RETRYABLE_STATUSES or exc.status_code >= 500
-    return isinstance(exc, (APIConnectionError, openai.APIConnectionError))
+    return isinstance(exc, (caught.APIConnectionError, caught_openai.APIConnectionError))
 
 
 def retry_after_seconds(headers: Mapping[str, str], now: datetime | None = None) -> float | None:
@@ -103,9 +95,9 @@ def retry_after_seconds(headers: Mapping[str, str], now: datetime | None = None)
 
 def advised_wait(exc: BaseException | None) -> float | None:
     """The wait the failed answer asked for, if any."""
-    if isinstance(exc, RateLimitError) and exc.retry_after is not None:
+    if isinstance(exc, caught.RateLimitError) and exc.retry_after is not None:
         return exc.retry_after
-    if isinstance(exc, openai.APIStatusError):
+    if isinstance(exc, caught_openai.APIStatusError):
         return retry_after_seconds(exc.response.headers)
     return None
 

@@ -20,9 +20,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from modelscope_inference.errors import TOKEN_PAGE, ConfigurationError
+from modelscope_inference._lazy import errors
 from modelscope_inference.redaction import mask_token, register_secret
 
+TOKEN_PAGE = "https://modelscope.cn/my/myaccesstoken"
 DEFAULT_BASE_URL = "https://api-inference.modelscope.cn/v1"
 INTERNATIONAL_BASE_URL = "https://api-inference.modelscope.ai/v1"
 TOKEN_ENV_VARS = ("MODELSCOPE_API_KEY", "MODELSCOPE_SDK_TOKEN", "MODELSCOPE_API_TOKEN")
@@ -48,7 +49,7 @@ def resolve_api_key(explicit: str | None, environ: Mapping[str, str] | None = No
             token = candidate.strip()
             register_secret(token)
             return token
-    raise ConfigurationError(
+    raise errors.ConfigurationError(
         "No ModelScope token found. Pass api_key=... or set MODELSCOPE_API_KEY "
         f"(MODELSCOPE_SDK_TOKEN also works). Create a token at {TOKEN_PAGE}; the account must "
         "be bound to Alibaba Cloud. OPENAI_API_KEY is deliberately not used."
@@ -67,13 +68,13 @@ def resolve_base_url(explicit: str | None, environ: Mapping[str, str] | None = N
     url = raw.strip().rstrip("/")
     for suffix in _ENDPOINT_SUFFIXES:
         if url.endswith(suffix):
-            raise ConfigurationError(
+            raise errors.ConfigurationError(
                 f"base_url {url!r} ends in {suffix!r}: pass the API root instead, e.g. "
                 f"{url[: -len(suffix)]!r} (the default is {DEFAULT_BASE_URL!r})."
             )
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigurationError(
+        raise errors.ConfigurationError(
             f"base_url {url!r} is not an http(s) URL; use e.g. {DEFAULT_BASE_URL!r}."
         )
     return url
@@ -93,7 +94,7 @@ def check_transport_security(base_url: str) -> None:
     """Refuse to send a bearer token over plain http to anything but loopback."""
     parts = urlsplit(base_url)
     if parts.scheme == "http" and not is_loopback(parts.hostname or ""):
-        raise ConfigurationError(
+        raise errors.ConfigurationError(
             f"Refusing to send the ModelScope token over plain http to {parts.hostname!r}. "
             "Use https, or a loopback address (http://127.0.0.1:...) for a local simulator."
         )
@@ -135,11 +136,11 @@ class Settings:
         url = resolve_base_url(base_url, environ)
         check_transport_security(url)
         if max_retries is not None and max_retries < 0:
-            raise ConfigurationError(f"max_retries must be >= 0, got {max_retries}.")
+            raise errors.ConfigurationError(f"max_retries must be >= 0, got {max_retries}.")
         if max_wait is not None and max_wait < 0:
-            raise ConfigurationError(f"max_wait must be >= 0 seconds, got {max_wait}.")
+            raise errors.ConfigurationError(f"max_wait must be >= 0 seconds, got {max_wait}.")
         if timeout is not None and timeout <= 0:
-            raise ConfigurationError(f"timeout must be > 0 seconds, got {timeout}.")
+            raise errors.ConfigurationError(f"timeout must be > 0 seconds, got {timeout}.")
         return cls(
             api_key=resolve_api_key(api_key, environ),
             base_url=url,

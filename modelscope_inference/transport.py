@@ -26,24 +26,18 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
-import openai
 
-from modelscope_inference.errors import (
-    APIConnectionError,
-    APIStatusError,
-    APITimeoutError,
-    InvalidResponseError,
-    QuotaExhaustedError,
-    classify_error,
-    parse_body,
-)
+from modelscope_inference._lazy import errors
 from modelscope_inference.quota import QuotaStatus, QuotaTracker, next_reset, tracker_for
 from modelscope_inference.redaction import install_log_filters
 from modelscope_inference.retry import retry_after_seconds
 from modelscope_inference.settings import Settings
+
+if TYPE_CHECKING:
+    import openai
 
 try:
     __version__ = version("modelscope-inference")
@@ -160,7 +154,7 @@ class EventStream:
 
     def _check_end(self) -> None:
         if not self._decoder.done:
-            raise APIConnectionError(
+            raise errors.APIConnectionError(
                 f"The stream from ModelScope ended before [DONE] (model {self.model!r}).",
                 request=self.response.request,
                 model=self.model,
@@ -170,7 +164,7 @@ class EventStream:
         try:
             events = self._decoder.feed(raw)
         except MalformedEventError as exc:
-            raise InvalidResponseError(
+            raise errors.InvalidResponseError(
                 f"ModelScope sent a stream line that is not JSON (model {self.model!r}): {exc}",
                 response=self.response,
                 body=str(exc),
@@ -181,13 +175,13 @@ class EventStream:
                 raise self._error_event(event)
         return events
 
-    def _error_event(self, event: Mapping[str, Any]) -> APIStatusError:
+    def _error_event(self, event: Mapping[str, Any]) -> errors.APIStatusError:
         """An error object sent inside a 200 stream, classified as if it were the status."""
         inner = event.get("error") or event.get("errors")
         code = inner.get("code") if isinstance(inner, Mapping) else None
         status = code if isinstance(code, int) and 400 <= code <= 599 else 500
         synthetic = httpx.Response(status, headers=self.headers, request=self.response.request)
-        return classify_error(synthetic, model=self.model, body=dict(event))
+        return errors.classify_error(synthetic, model=self.model, body=dict(event))
 
     def __iter__(self) -> Iterator[Any]:
         try:
@@ -223,7 +217,7 @@ class EventStream:
         try:
             return self._decoder.flush()
         except MalformedEventError as exc:
-            raise InvalidResponseError(
+            raise errors.InvalidResponseError(
                 f"ModelScope sent a stream line that is not JSON (model {self.model!r}): {exc}",
                 response=self.response,
                 body=str(exc),
@@ -231,8 +225,8 @@ class EventStream:
             ) from None
 
 
-def _timeout(exc: Exception, request: httpx.Request, model: str) -> APITimeoutError:
-    return APITimeoutError(
+def _timeout(exc: Exception, request: httpx.Request, model: str) -> errors.APITimeoutError:
+    return errors.APITimeoutError(
         f"ModelScope did not answer in time (model {model!r}, {type(exc).__name__}). Raise "
         "timeout=... for large reasoning models, or retry later.",
         request=request,
@@ -240,8 +234,8 @@ def _timeout(exc: Exception, request: httpx.Request, model: str) -> APITimeoutEr
     )
 
 
-def _broken(exc: Exception, request: httpx.Request, model: str) -> APIConnectionError:
-    return APIConnectionError(
+def _broken(exc: Exception, request: httpx.Request, model: str) -> errors.APIConnectionError:
+    return errors.APIConnectionError(
         f"Could not reach ModelScope or the connection broke (model {model!r}, "
         f"{type(exc).__name__}: {exc}). Check the network and base_url.",
         request=request,
@@ -421,6 +415,8 @@ class Transport:
         Example:
             >>> transport.openai_client().models.list()
         """
+        import openai  # here, not at the top: it takes ~0.5 s and most programs never need it
+
         return openai.OpenAI(
             api_key=self.settings.api_key,
             base_url=self.settings.base_url,
@@ -432,6 +428,8 @@ class Transport:
 
     def async_openai_client(self) -> openai.AsyncOpenAI:
         """The async twin of :meth:`openai_client` (call inside a running event loop)."""
+        import openai
+
         return openai.AsyncOpenAI(
             api_key=self.settings.api_key,
             base_url=self.settings.base_url,
@@ -469,13 +467,13 @@ class Transport:
 
     def _classify(
         self, response: httpx.Response, model: str, quota: QuotaStatus | None
-    ) -> APIStatusError:
-        body = parse_body(response.content)
+    ) -> errors.APIStatusError:
+        body = errors.parse_body(response.content)
         scope = quota.exhausted_scope if quota else None
         limit = None
         if quota is not None:
             limit = quota.account_limit if scope == "account" else quota.model_limit
-        error = classify_error(
+        error = errors.classify_error(
             response,
             model=model,
             body=body,
@@ -484,7 +482,7 @@ class Transport:
             resets_at=next_reset(self.quota.clock()),
             retry_after=retry_after_seconds(response.headers),
         )
-        if scope is None and isinstance(error, QuotaExhaustedError):
+        if scope is None and isinstance(error, errors.QuotaExhaustedError):
             self.quota.mark_exhausted(error.scope, model)
         return error
 
@@ -517,11 +515,11 @@ class Transport:
         except (ValueError, RecursionError):
             data = None
         if not isinstance(data, dict):
-            raise InvalidResponseError(
+            raise errors.InvalidResponseError(
                 f"ModelScope answered HTTP {response.status_code} with a body that is not a JSON "
                 f"object (model {model!r}).",
                 response=response,
-                body=parse_body(response.content),
+                body=errors.parse_body(response.content),
                 model=model,
             )
         return JSONResponse(
