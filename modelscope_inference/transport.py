@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from modelscope_inference._lazy import errors
+from modelscope_inference.http11 import AsyncHTTP11Transport
 from modelscope_inference.quota import QuotaStatus, QuotaTracker, next_reset, tracker_for
 from modelscope_inference.redaction import install_log_filters
 from modelscope_inference.retry import retry_after_seconds
@@ -48,7 +49,6 @@ USER_AGENT = f"modelscope-inference/{__version__}"
 MAX_CONNECTIONS = 100
 # Keep every connection alive: reopening them each wave cost ~1.5x at 200 concurrent calls.
 MAX_KEEPALIVE = MAX_CONNECTIONS
-ASYNC_POOL_SHARDS = 10
 
 
 @dataclass(frozen=True)
@@ -243,95 +243,6 @@ def _broken(exc: Exception, request: httpx.Request, model: str) -> errors.APICon
     )
 
 
-class _ReleasingStream(httpx.AsyncByteStream):
-    """A response body that tells its pool shard when it is closed (the request is over)."""
-
-    def __init__(self, stream: httpx.AsyncByteStream, shard: _ShardedPool, index: int) -> None:
-        self._stream, self._shard, self._index = stream, shard, index
-        self._released = False
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for part in self._stream:
-            yield part
-
-    async def aclose(self) -> None:
-        try:
-            await self._stream.aclose()
-        finally:
-            if not self._released:
-                self._released = True
-                self._shard.release(self._index)
-
-
-class _ShardedPool(httpx.AsyncBaseTransport):
-    """One async connection pool made of ``shards`` small ones, with the same total limits.
-
-    httpcore rescans every connection of a pool (polling each idle socket) and matches every
-    queued request against every connection, each time a request starts or ends. With one
-    pool of 100 connections, 200 concurrent calls spent most of their CPU time there (bench:
-    ``python -m bench.hotpath ainvoke``); ten pools of ten do a tenth of that work per event.
-    A request goes to the shard with the fewest open requests, so a request waits only when
-    every shard is full, as with one pool. It waits here, for a slot, within its pool timeout,
-    so httpcore never holds a queue to match against its connections (12 % less CPU again).
-    """
-
-    def __init__(self, limits: httpx.Limits, shards: int = ASYNC_POOL_SHARDS) -> None:
-        max_connections = limits.max_connections or MAX_CONNECTIONS
-        keepalive = limits.max_keepalive_connections or 0
-        each = httpx.Limits(
-            max_connections=max(max_connections // shards, 1),
-            max_keepalive_connections=max(keepalive // shards, 1),
-            keepalive_expiry=limits.keepalive_expiry,
-        )
-        ssl_context = httpx.create_ssl_context()  # one for all shards: building one is slow
-        self._pools = [
-            httpx.AsyncHTTPTransport(verify=ssl_context, limits=each) for _ in range(shards)
-        ]
-        self._slots = [asyncio.Semaphore(each.max_connections or 1) for _ in range(shards)]
-        self._open = [0] * shards
-
-    def release(self, index: int) -> None:
-        """A request on shard ``index`` is over."""
-        self._open[index] -= 1
-        self._slots[index].release()
-
-    async def _take_slot(self, index: int, request: httpx.Request) -> None:
-        slot = self._slots[index]
-        if not slot.locked():
-            await slot.acquire()  # free: returns at once
-            return
-        timeout = request.extensions.get("timeout", {}).get("pool")
-        try:
-            await asyncio.wait_for(slot.acquire(), timeout)
-        except asyncio.TimeoutError:
-            raise httpx.PoolTimeout(
-                "Timed out waiting for a connection from the pool.", request=request
-            ) from None
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        index = self._open.index(min(self._open))
-        self._open[index] += 1
-        try:
-            await self._take_slot(index, request)
-        except BaseException:
-            self._open[index] -= 1
-            raise
-        try:
-            response = await self._pools[index].handle_async_request(request)
-        except BaseException:
-            self.release(index)
-            raise
-        if isinstance(response.stream, httpx.AsyncByteStream):
-            response.stream = _ReleasingStream(response.stream, self, index)
-        else:  # pragma: no cover - an async pool always answers with an async stream
-            self.release(index)
-        return response
-
-    async def aclose(self) -> None:
-        for pool in self._pools:
-            await pool.aclose()
-
-
 class Transport:
     """Pooled HTTP to one API-Inference configuration (see module docstring).
 
@@ -403,7 +314,7 @@ class Transport:
         client = self._async_clients.get(loop)
         if client is None:
             options = self._client_options()
-            pool = _ShardedPool(options.pop("limits"))
+            pool = AsyncHTTP11Transport(options.pop("limits"))
             client = httpx.AsyncClient(**options, transport=pool)
             self._async_clients[loop] = client
         return client
