@@ -595,33 +595,32 @@ class ChatClient:
 
     def _complete_plan(self, plan: CallPlan) -> ChatResult:
         _warn(plan.warnings)
-        for attempt in self.policy.retrying():
-            with attempt:
-                if not plan.stream:
-                    reply = self.transport.post(CHAT_PATH, plan.body, model=plan.model)
-                    return result_from_response(reply, plan.model, plan.warnings)
-                # Nothing reaches the caller until the end, so a broken internal stream is
-                # safe to retry.
-                with self.transport.stream(CHAT_PATH, plan.body, model=plan.model) as events:
-                    state = StreamState(plan.model, plan.warnings)
-                    for event in events:
-                        state.consume(event)
-                    return state.result(events)
-        raise AssertionError("unreachable")  # pragma: no cover
+        return self.policy.call(lambda: self._complete_once(plan))
+
+    def _complete_once(self, plan: CallPlan) -> ChatResult:
+        if not plan.stream:
+            reply = self.transport.post(CHAT_PATH, plan.body, model=plan.model)
+            return result_from_response(reply, plan.model, plan.warnings)
+        # Nothing reaches the caller until the end, so a broken internal stream is safe to retry.
+        with self.transport.stream(CHAT_PATH, plan.body, model=plan.model) as events:
+            state = StreamState(plan.model, plan.warnings)
+            for event in events:
+                state.consume(event)
+            return state.result(events)
 
     async def _acomplete_plan(self, plan: CallPlan) -> ChatResult:
         _warn(plan.warnings)
-        async for attempt in self.policy.async_retrying():
-            with attempt:
-                if not plan.stream:
-                    reply = await self.transport.apost(CHAT_PATH, plan.body, model=plan.model)
-                    return result_from_response(reply, plan.model, plan.warnings)
-                async with self.transport.astream(CHAT_PATH, plan.body, model=plan.model) as ev:
-                    state = StreamState(plan.model, plan.warnings)
-                    async for event in ev:
-                        state.consume(event)
-                    return state.result(ev)
-        raise AssertionError("unreachable")  # pragma: no cover
+        return await self.policy.acall(lambda: self._acomplete_once(plan))
+
+    async def _acomplete_once(self, plan: CallPlan) -> ChatResult:
+        if not plan.stream:
+            reply = await self.transport.apost(CHAT_PATH, plan.body, model=plan.model)
+            return result_from_response(reply, plan.model, plan.warnings)
+        async with self.transport.astream(CHAT_PATH, plan.body, model=plan.model) as events:
+            state = StreamState(plan.model, plan.warnings)
+            async for event in events:
+                state.consume(event)
+            return state.result(events)
 
     # -- stream ------------------------------------------------------------------------------
 

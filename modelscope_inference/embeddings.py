@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import struct
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import httpx
@@ -140,10 +141,10 @@ class EmbeddingClient:
         for batch in batches(check_texts(texts), batch_size):
             self._check(model)
             body = embedding_body(batch, model, dimensions, extra_body)
-            for attempt in self.policy.retrying():
-                with attempt:
-                    reply = self.transport.post(EMBEDDINGS_PATH, body, model=model)
-                    vectors.extend(vectors_from_response(reply, model, len(batch)))
+            reply = self.policy.call(
+                partial(self.transport.post, EMBEDDINGS_PATH, body, model=model)
+            )
+            vectors.extend(vectors_from_response(reply, model, len(batch)))
         return vectors
 
     async def aembed(
@@ -160,8 +161,7 @@ class EmbeddingClient:
         for batch in batches(check_texts(texts), batch_size):
             self._check(model)
             body = embedding_body(batch, model, dimensions, extra_body)
-            async for attempt in self.policy.async_retrying():
-                with attempt:
-                    reply = await self.transport.apost(EMBEDDINGS_PATH, body, model=model)
-                    vectors.extend(vectors_from_response(reply, model, len(batch)))
+            post = partial(self.transport.apost, EMBEDDINGS_PATH, body, model=model)
+            reply = await self.policy.acall(post)
+            vectors.extend(vectors_from_response(reply, model, len(batch)))
         return vectors

@@ -26,6 +26,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import NoReturn, TypeVar
 
 import tenacity
 from tenacity.wait import wait_base
@@ -34,6 +35,7 @@ from modelscope_inference._lazy import caught, caught_openai
 from modelscope_inference.redaction import redact
 
 logger = logging.getLogger("modelscope_inference")
+T = TypeVar("T")
 
 RETRYABLE_STATUSES = frozenset({408, 409})
 BACKOFF_BASE = 0.5
@@ -153,25 +155,76 @@ class RetryPolicy:
     sleep: Callable[[float], None] = time.sleep
     async_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
-    def _stop(self) -> tenacity.stop.stop_base:
+    def _stop(self, spent: float) -> tenacity.stop.stop_base:
         stop: tenacity.stop.stop_base = tenacity.stop_after_attempt(self.max_retries + 1)
         if self.deadline is not None:
-            stop = stop | tenacity.stop_before_delay(self.deadline)
+            stop = stop | tenacity.stop_before_delay(max(self.deadline - spent, 0.0))
         return stop
 
-    def _common(self) -> dict[str, object]:
+    def _common(self, spent: float = 0.0) -> dict[str, object]:
         return {
             "retry": tenacity.retry_if_exception(is_retryable),
             "wait": WaitRetryAfterOrBackoff(max_wait=self.max_wait),
-            "stop": self._stop(),
+            "stop": self._stop(spent),
             "before_sleep": _log_retry,
             "reraise": True,
         }
 
-    def retrying(self) -> tenacity.Retrying:
-        """A fresh synchronous tenacity controller for one logical call."""
-        return tenacity.Retrying(sleep=self.sleep, **self._common())  # type: ignore[arg-type]
+    def retrying(self, *, spent: float = 0.0) -> tenacity.Retrying:
+        """A fresh synchronous tenacity controller for one logical call (``spent``: seconds of
+        it already gone, counted against the deadline)."""
+        return tenacity.Retrying(sleep=self.sleep, **self._common(spent))  # type: ignore[arg-type]
 
-    def async_retrying(self) -> tenacity.AsyncRetrying:
+    def async_retrying(self, *, spent: float = 0.0) -> tenacity.AsyncRetrying:
         """A fresh asynchronous tenacity controller for one logical call."""
-        return tenacity.AsyncRetrying(sleep=self.async_sleep, **self._common())  # type: ignore[arg-type]
+        return tenacity.AsyncRetrying(sleep=self.async_sleep, **self._common(spent))  # type: ignore[arg-type]
+
+    def call(self, attempt: Callable[[], T]) -> T:
+        """``attempt()`` under this policy: retried as :meth:`retrying` would.
+
+        The first try runs before tenacity is set up, which saves its ~40 µs on a call that
+        succeeds, i.e. nearly every call. A failed first try is replayed into tenacity as its
+        attempt 1, so the retry decision, the wait, the log line and the stops are tenacity's.
+
+        Example:
+            >>> RetryPolicy(max_retries=2).call(lambda: transport.post(path, body, model=m))
+        """
+        started = time.monotonic()
+        try:
+            return attempt()
+        except Exception as exc:
+            if self.max_retries < 1 or not is_retryable(exc):
+                raise
+            replay = _Replay(exc)
+        retrying = self.retrying(spent=time.monotonic() - started)
+        return retrying(lambda: attempt() if replay.done() else replay.throw())
+
+    async def acall(self, attempt: Callable[[], Awaitable[T]]) -> T:
+        """Async twin of :meth:`call`."""
+        started = time.monotonic()
+        try:
+            return await attempt()
+        except Exception as exc:
+            if self.max_retries < 1 or not is_retryable(exc):
+                raise
+            replay = _Replay(exc)
+
+        async def again() -> T:
+            return await attempt() if replay.done() else replay.throw()
+
+        return await self.async_retrying(spent=time.monotonic() - started)(again)
+
+
+class _Replay:
+    """The first try's error, raised once more inside tenacity as its attempt 1."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+        self.pending = True
+
+    def done(self) -> bool:
+        return not self.pending
+
+    def throw(self) -> NoReturn:
+        self.pending = False
+        raise self.error

@@ -18,6 +18,7 @@ from modelscope_inference import (
     AuthenticationError,
     BadRequestError,
     ChatRequest,
+    ConfigurationError,
     ModelNotSupportedError,
     QuotaExhaustedError,
     RateLimitError,
@@ -363,3 +364,95 @@ def test_errors_raised_after_retries_are_library_errors(make_client: Any) -> Non
 
     with pytest.raises(ModelScopeError):
         make_client(server, max_retries=1).chat.complete(REQUEST)
+
+
+# --- RetryPolicy.call: the first try before tenacity ----------------------------------------
+
+
+def _flaky(failures: int, attempts: list[int]) -> Any:
+    """A call that fails with a connection error ``failures`` times, then answers "ok"."""
+
+    def attempt() -> str:
+        attempts.append(len(attempts) + 1)
+        if len(attempts) <= failures:
+            raise _connection_error()
+        return "ok"
+
+    return attempt
+
+
+def test_a_call_that_succeeds_at_once_never_sets_up_tenacity(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def no_tenacity(self: RetryPolicy, **_: Any) -> Any:
+        raise AssertionError("tenacity was set up for a call that succeeded")
+
+    monkeypatch.setattr(RetryPolicy, "retrying", no_tenacity)
+    attempts: list[int] = []
+
+    assert RetryPolicy(max_retries=2).call(_flaky(0, attempts)) == "ok"
+    assert attempts == [1]
+
+
+def test_a_failed_first_try_continues_in_tenacity_as_its_attempt_one() -> None:
+    waits: list[float] = []
+    attempts: list[int] = []
+    policy = RetryPolicy(max_retries=2, sleep=waits.append)
+
+    assert policy.call(_flaky(2, attempts)) == "ok"
+    assert attempts == [1, 2, 3]
+    assert len(waits) == 2
+    assert waits[0] <= BACKOFF_BASE and waits[1] <= BACKOFF_BASE * 2  # attempts 1 and 2
+
+
+def test_call_stops_after_max_retries_plus_one_and_raises_the_last_error() -> None:
+    attempts: list[int] = []
+    policy = RetryPolicy(max_retries=2, sleep=lambda s: None)
+
+    with pytest.raises(APIConnectionError):
+        policy.call(_flaky(10, attempts))
+    assert attempts == [1, 2, 3]
+
+
+def test_call_raises_a_permanent_error_at_once() -> None:
+    attempts: list[int] = []
+
+    def attempt() -> None:
+        attempts.append(1)
+        raise ConfigurationError("no token")
+
+    with pytest.raises(ConfigurationError):
+        RetryPolicy(max_retries=3, sleep=lambda s: None).call(attempt)
+    assert attempts == [1]
+
+
+def test_the_deadline_counts_the_first_try() -> None:
+    import time
+
+    attempts: list[int] = []
+
+    def slow_failure() -> None:
+        attempts.append(1)
+        time.sleep(0.06)
+        raise _connection_error()
+
+    policy = RetryPolicy(max_retries=3, deadline=0.05, sleep=lambda s: None)
+    with pytest.raises(APIConnectionError):
+        policy.call(slow_failure)
+    assert attempts == [1]
+
+
+async def test_acall_replays_a_failed_first_try_into_tenacity() -> None:
+    waits: list[float] = []
+    attempts: list[int] = []
+    flaky = _flaky(1, attempts)
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    async def attempt() -> str:
+        return str(flaky())
+
+    assert await RetryPolicy(max_retries=2, async_sleep=sleep).acall(attempt) == "ok"
+    assert attempts == [1, 2]
+    assert len(waits) == 1
