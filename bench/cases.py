@@ -137,6 +137,8 @@ def timed(
         samples = interleave(variants, rounds=rounds or ctx.config.rounds, inner=inner, loop=loop)
     finally:
         if loop is not None:
+            # as asyncio.run does: async generators the GC finalized get their aclose() run
+            loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
     result = CaseResult(unit="ms", params=params)
     for variant in variants:

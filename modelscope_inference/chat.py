@@ -731,6 +731,7 @@ class ChatClient:
                     )
                     state = StreamState(plan.model, plan.warnings)
                     iterator = events.__aiter__()
+                    inner.push_async_callback(iterator.aclose)  # closed, not left to the GC
                     first = await _aread_until_output(iterator, state)
                 except BaseException:
                     await inner.aclose()

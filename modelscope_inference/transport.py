@@ -22,11 +22,11 @@ import hashlib
 import json
 import threading
 import weakref
-from collections.abc import AsyncIterator, Iterator, Mapping
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
+from contextlib import aclosing, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import httpx
 
@@ -198,13 +198,18 @@ class EventStream:
             raise _broken(exc, self.response.request, self.model) from exc
         self._check_end()
 
-    async def __aiter__(self) -> AsyncIterator[Any]:
+    async def __aiter__(self) -> AsyncGenerator[Any, None]:
         try:
-            async for raw in self.response.aiter_bytes():
-                for event in self._decode(raw):
-                    yield event
-                if self._decoder.done:
-                    return
+            # aclosing: an async generator left suspended is finalized by the event loop later,
+            # and warns ("Task was destroyed but it is pending") if the loop is gone by then.
+            async with aclosing(
+                cast(AsyncGenerator[bytes, None], self.response.aiter_bytes())
+            ) as parts:
+                async for raw in parts:
+                    for event in self._decode(raw):
+                        yield event
+                    if self._decoder.done:
+                        return
             for event in self._decode_tail():
                 yield event
         except httpx.TimeoutException as exc:

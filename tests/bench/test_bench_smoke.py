@@ -53,3 +53,17 @@ def test_every_figure_is_a_positive_number(quick_run: dict[str, Any]) -> None:
 def test_the_report_judges_every_target(quick_run: dict[str, Any]) -> None:
     assert quick_run["targets"]
     assert all(t["value"] is not None for t in quick_run["targets"])
+
+
+def test_the_framework_floor_runs_and_restores_the_client() -> None:
+    from bench.framework_floor import measure
+    from modelscope_inference.chat import ChatClient
+
+    original = ChatClient.acomplete
+    floors = measure(rounds=1)
+
+    assert ChatClient.acomplete is original
+    assert floors["ideal_ms"] == 100
+    # An ideal client cannot beat the ideal: each framework's wall time is at least that.
+    assert floors["ChatModelScope"] >= floors["ideal_ms"]
+    assert floors["ModelScopeLLM"] >= floors["ideal_ms"]
