@@ -24,7 +24,7 @@ import asyncio
 import ssl
 import sys
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, cast
 
 import httpx
@@ -186,6 +186,26 @@ def _request_head(request: httpx.Request, streamed: bool) -> tuple[bytes, bool, 
     if head.count(b"\n") != len(lines) or head.count(b"\r") != len(lines):
         raise httpx.LocalProtocolError("A request header contains a CR or LF character.")
     return head, chunked, asks_close
+
+
+def head_prefix(method: str, url: httpx.URL, headers: Mapping[str, str]) -> bytes:
+    r"""The request line and headers of a body-carrying request, built and checked once, to be
+    completed per request by :func:`prefix_with_length` (see ``send_prepared``).
+
+    Example:
+        >>> head_prefix("POST", httpx.URL("http://h/v1/x"), {"Accept": "application/json"})
+        b'POST /v1/x HTTP/1.1\r\nHost: h\r\nAccept: application/json\r\n'
+    """
+    template = httpx.Request(method, url, headers=headers)
+    head, _, _ = _request_head(template, streamed=False)
+    lines = head.split(b"\r\n")[:-2]  # without the closing blank line
+    kept = [line for line in lines if not line.lower().startswith(b"content-length:")]
+    return b"\r\n".join(kept) + b"\r\n"
+
+
+def prefix_with_length(prefix: bytes, length: int) -> bytes:
+    """A :func:`head_prefix` completed with the body's length and the blank line."""
+    return b"%sContent-Length: %d\r\n\r\n" % (prefix, length)
 
 
 def _find_head_end(buffer: bytearray) -> int:
@@ -474,29 +494,72 @@ class AsyncHTTP11Transport(httpx.AsyncBaseTransport):
         return self._idle_total
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        timeouts = request.extensions.get("timeout", {})
+        status, headers, stream, extensions = await self._exchange(
+            _origin_of(request.url),
+            request.method.encode(),
+            lambda conn: _send_request(conn, request, timeouts.get("write")),
+            timeouts,
+        )
+        return httpx.Response(status, headers=headers, stream=stream, extensions=extensions)
+
+    async def send_prepared(
+        self, url: httpx.URL, method: bytes, head: bytes, body: bytes, timeouts: Mapping[str, Any]
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        """A request whose head the caller built once with :func:`head_prefix`, answered in full:
+        ``(status, headers, body)``; the body as sent (content-encoded if the server chose).
+
+        The hot path of small JSON calls: no ``httpx.Request`` or ``Response`` is built (a
+        quarter of a call's CPU before the request leaves). Raises what
+        :meth:`handle_async_request` raises, without a ``request`` on the exception.
+
+        Example:
+            >>> prefix = head_prefix("POST", url, {"Content-Type": "application/json"})
+            >>> await pool.send_prepared(url, b"POST", prefix, b"{}", {"read": 60.0})
+        """
+        payload = prefix_with_length(head, len(body)) + body
+
+        async def send(conn: _Connection) -> bool:
+            conn.write(payload)
+            await conn.drain(timeouts.get("write"))
+            return False
+
+        status, headers, stream, _ = await self._exchange(_origin_of(url), method, send, timeouts)
+        try:
+            content = b"".join([piece async for piece in stream])
+        finally:
+            await stream.aclose()
+        return status, headers, content
+
+    async def _exchange(
+        self,
+        origin: _Origin,
+        method: bytes,
+        send: Callable[[_Connection], Awaitable[bool]],
+        timeouts: Mapping[str, Any],
+    ) -> tuple[int, list[tuple[bytes, bytes]], _ResponseStream, dict[str, Any]]:
+        """Send on a pooled connection and read the answer's head; the body is left to stream.
+        ``send`` writes the request and says whether it asked to close the connection."""
         if self._closed:
             raise RuntimeError(_CLOSED)
-        origin = _origin_of(request.url)
-        timeouts = request.extensions.get("timeout", {})
         conn = await self._acquire(origin, timeouts.get("pool"))
         try:
             if conn is None:
                 conn = await self._connect(origin, timeouts.get("connect"))
             try:
-                asks_close = await _send_request(conn, request, timeouts.get("write"))
+                asks_close = await send(conn)
             except httpx.WriteError:
                 if not conn.buffer:  # else the server answered early (say 413): read that
                     raise
                 asks_close = True
             version, status, reason, headers = await self._receive_head(conn, timeouts.get("read"))
-            length, keep_alive = _body_framing(request.method.encode(), status, version, headers)
+            length, keep_alive = _body_framing(method, status, version, headers)
         except BaseException:  # cancelled or failed: the connection's state is unknown
             self._discard(conn)
             raise
         reusable = keep_alive and not asks_close
         stream = _ResponseStream(self, conn, length, reusable, timeouts.get("read"))
-        extensions = {"http_version": version, "reason_phrase": reason}
-        return httpx.Response(status, headers=headers, stream=stream, extensions=extensions)
+        return status, headers, stream, {"http_version": version, "reason_phrase": reason}
 
     async def _receive_head(
         self, conn: _Connection, timeout: float | None

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, cast
 import httpx
 
 from modelscope_inference._lazy import errors
-from modelscope_inference.http11 import AsyncHTTP11Transport
+from modelscope_inference.http11 import AsyncHTTP11Transport, head_prefix
 from modelscope_inference.quota import QuotaStatus, QuotaTracker, next_reset, tracker_for
 from modelscope_inference.redaction import install_log_filters
 from modelscope_inference.retry import retry_after_seconds
@@ -282,6 +282,7 @@ class Transport:
         self._lock = threading.Lock()
         self._timeout = self._client_options()["timeout"].as_dict()
         self._urls: dict[str, httpx.URL] = {}
+        self._prefixes: dict[str, bytes] = {}
 
     def __repr__(self) -> str:
         return f"Transport(base_url={self.settings.base_url!r})"
@@ -382,7 +383,9 @@ class Transport:
     # -- requests ----------------------------------------------------------------------------
 
     def _request(self, method: str, path: str, body: Mapping[str, Any] | None) -> httpx.Request:
-        content = json.dumps(body, ensure_ascii=False).encode() if body is not None else None
+        return self._request_with(method, path, _encode(body) if body is not None else None)
+
+    def _request_with(self, method: str, path: str, content: bytes | None) -> httpx.Request:
         return httpx.Request(
             method,
             self._url(path),
@@ -390,6 +393,13 @@ class Transport:
             headers=self._headers,
             extensions={"timeout": self._timeout},
         )
+
+    def _head_prefix(self, path: str) -> bytes:
+        """The head of a POST to ``path`` up to its Content-Length, built once per path."""
+        prefix = self._prefixes.get(path)
+        if prefix is None:
+            prefix = self._prefixes[path] = head_prefix("POST", self._url(path), self._headers)
+        return prefix
 
     def _url(self, path: str) -> httpx.URL:
         """The parsed URL of ``path``, cached: parsing it cost more than the rest of the request."""
@@ -439,6 +449,8 @@ class Transport:
 
     async def apost(self, path: str, body: Mapping[str, Any], *, model: str) -> JSONResponse:
         """Async twin of :meth:`post`."""
+        if self._custom_async_client is None:
+            return await self._apost_prepared(path, _encode(body), model)
         request = self._request("POST", path, body)
         try:
             response = await self._asend(request)
@@ -446,6 +458,34 @@ class Transport:
             raise _timeout(exc, request, model) from exc
         except httpx.RequestError as exc:
             raise _broken(exc, request, model) from exc
+        return self._parse(response, model)
+
+    async def _apost_prepared(self, path: str, content: bytes, model: str) -> JSONResponse:
+        """:meth:`apost` on our own pool, with a head built once per path and no httpx
+        ``Request``/``Response`` unless the answer needs one (an error, an encoded body):
+        ~25 µs less per call before the request leaves, which is what many concurrent calls
+        wait on (bench: concurrency)."""
+        pool = self._async_pair()[1]
+        try:
+            status, raw_headers, raw = await pool.send_prepared(
+                self._url(path), b"POST", self._head_prefix(path), content, self._timeout
+            )
+        except httpx.TimeoutException as exc:
+            raise _timeout(exc, self._request_with("POST", path, content), model) from exc
+        except httpx.RequestError as exc:
+            raise _broken(exc, self._request_with("POST", path, content), model) from exc
+        headers = httpx.Headers(raw_headers)
+        if 200 <= status < 300 and "content-encoding" not in headers:
+            try:
+                data = json.loads(raw)
+            except (ValueError, RecursionError):
+                data = None
+            if isinstance(data, dict):
+                quota = self.quota.record(model, headers)
+                return JSONResponse(data, headers, status, _request_id(headers, data), quota)
+        # The rare answers: the full httpx Response (it decodes, and errors carry it).
+        request = self._request_with("POST", path, content)
+        response = httpx.Response(status, headers=raw_headers, content=raw, request=request)
         return self._parse(response, model)
 
     def _parse(self, response: httpx.Response, model: str) -> JSONResponse:
@@ -463,7 +503,7 @@ class Transport:
                 model=model,
             )
         return JSONResponse(
-            data, response.headers, response.status_code, _request_id(response, data), quota
+            data, response.headers, response.status_code, _request_id(response.headers, data), quota
         )
 
     @contextmanager
@@ -531,8 +571,12 @@ def _read_error_body(response: httpx.Response, model: str) -> None:
         raise _broken(exc, response.request, model) from exc
 
 
-def _request_id(response: httpx.Response, data: Mapping[str, Any]) -> str | None:
-    header: str | None = response.headers.get("x-request-id")
+def _encode(body: Mapping[str, Any]) -> bytes:
+    return json.dumps(body, ensure_ascii=False).encode()
+
+
+def _request_id(headers: httpx.Headers, data: Mapping[str, Any]) -> str | None:
+    header: str | None = headers.get("x-request-id")
     if header:
         return header
     value = data.get("request_id")

@@ -690,3 +690,75 @@ async def test_https_with_an_untrusted_certificate_is_a_connect_error(
         await client.get(server.url(scheme="https"))
 
     assert transport.connection_count == 0
+
+
+# --- prepared requests (send_prepared, head_prefix) --------------------------------------------
+
+
+def test_head_prefix_is_the_head_httpx_would_send_without_its_length() -> None:
+    from modelscope_inference.http11 import head_prefix, prefix_with_length
+
+    url = httpx.URL("http://127.0.0.1:8080/v1/chat/completions")
+    prefix = head_prefix("POST", url, {"Authorization": "Bearer t", "Accept": "application/json"})
+
+    assert prefix_with_length(prefix, 2) == (
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n"
+        b"Authorization: Bearer t\r\nAccept: application/json\r\nContent-Length: 2\r\n\r\n"
+    )
+
+
+def test_head_prefix_refuses_a_header_value_with_a_line_break() -> None:
+    from modelscope_inference.http11 import head_prefix
+
+    with pytest.raises(httpx.LocalProtocolError):
+        head_prefix("POST", httpx.URL("http://h/x"), {"X-Note": "a\r\nX-Injected: 1"})
+
+
+async def test_send_prepared_sends_the_exact_bytes_and_pools_the_connection(
+    serve: Callable[..., Awaitable[ScriptedServer]],
+) -> None:
+    from modelscope_inference.http11 import head_prefix
+
+    seen: list[tuple[bytes, bytes]] = []
+
+    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while (request := await read_request(reader)) is not None:
+            seen.append(request)
+            writer.write(ok(request[1], b"X-Seen: yes\r\n"))
+            await writer.drain()
+
+    server = await serve(echo)
+    url = httpx.URL(server.url("/v1/echo"))
+    pool = AsyncHTTP11Transport()
+    prefix = head_prefix("POST", url, {"Content-Type": "application/json"})
+
+    answers = [
+        await pool.send_prepared(url, b"POST", prefix, b'{"n": %d}' % i, {"read": 5.0})
+        for i in range(3)
+    ]
+
+    assert [body for _, _, body in answers] == [b'{"n": 0}', b'{"n": 1}', b'{"n": 2}']
+    assert all(status == 200 and (b"X-Seen", b"yes") in headers for status, headers, _ in answers)
+    assert [body for _, body in seen] == [b'{"n": 0}', b'{"n": 1}', b'{"n": 2}']
+    assert seen[0][0].startswith(b"POST /v1/echo HTTP/1.1\r\n")
+    assert server.accepted == 1 and pool.idle_count == 1
+    await pool.aclose()
+
+
+async def test_send_prepared_times_out_and_frees_its_slot(
+    serve: Callable[..., Awaitable[ScriptedServer]],
+) -> None:
+    from modelscope_inference.http11 import head_prefix
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await until_client_closes(reader)
+
+    server = await serve(silent)
+    url = httpx.URL(server.url("/slow"))
+    pool = AsyncHTTP11Transport()
+
+    with pytest.raises(httpx.ReadTimeout):
+        await pool.send_prepared(url, b"POST", head_prefix("POST", url, {}), b"{}", {"read": 0.1})
+
+    assert pool.connection_count == 0
+    await pool.aclose()
