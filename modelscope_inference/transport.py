@@ -476,11 +476,8 @@ class Transport:
             raise _broken(exc, self._request_with("POST", path, content), model) from exc
         headers = httpx.Headers(raw_headers)
         if 200 <= status < 300 and "content-encoding" not in headers:
-            try:
-                data = json.loads(raw)
-            except (ValueError, RecursionError):
-                data = None
-            if isinstance(data, dict):
+            data = _json_object(raw)
+            if data is not None:
                 quota = self.quota.record(model, headers)
                 return JSONResponse(data, headers, status, _request_id(headers, data), quota)
         # The rare answers: the full httpx Response (it decodes, and errors carry it).
@@ -490,11 +487,8 @@ class Transport:
 
     def _parse(self, response: httpx.Response, model: str) -> JSONResponse:
         quota = self._accept(response, model)
-        try:
-            data = json.loads(response.content)
-        except (ValueError, RecursionError):
-            data = None
-        if not isinstance(data, dict):
+        data = _json_object(response.content)
+        if data is None:
             raise errors.InvalidResponseError(
                 f"ModelScope answered HTTP {response.status_code} with a body that is not a JSON "
                 f"object (model {model!r}).",
@@ -569,6 +563,15 @@ def _read_error_body(response: httpx.Response, model: str) -> None:
         response.read()
     except httpx.RequestError as exc:
         raise _broken(exc, response.request, model) from exc
+
+
+def _json_object(content: bytes) -> dict[str, Any] | None:
+    """``content`` parsed, if it is a JSON object; None for anything else or nothing."""
+    try:
+        data = json.loads(content)
+    except (ValueError, RecursionError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def _encode(body: Mapping[str, Any]) -> bytes:
