@@ -12,6 +12,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+import httpx
 import pytest
 
 from modelscope_inference import (
@@ -85,6 +86,26 @@ async def test_a_json_answer_is_parsed_with_its_quota_and_request_id(
     assert reply.request_id == "req-9"
     assert reply.quota is not None and reply.quota.account_remaining == 1500
     assert reply.headers["x-request-id"] == "req-9"
+
+
+async def test_headers_are_read_by_lower_case_name_as_httpx_reads_them(
+    transport_for: Callable[[Answer], Awaitable[Transport]],
+) -> None:
+    extra = (
+        b"X-Request-Id: req-7\r\n"
+        b"MODELSCOPE-RATELIMIT-REQUESTS-REMAINING: 12\r\n"
+        b"Via: a\r\nvia: b\r\n"
+        b"X-Note: caf\xc3\xa9\r\nX-Legacy: caf\xe9\r\n"
+    )
+    transport = await transport_for(lambda body: http(b"200 OK", b'{"id": "c2"}', extra))
+
+    reply = await transport.apost("/chat/completions", {}, model=MODEL)
+
+    assert reply.request_id == "req-7"
+    assert reply.quota is not None and reply.quota.account_remaining == 12
+    assert reply.headers["via"] == httpx.Headers([("via", "a"), ("via", "b")])["via"] == "a, b"
+    assert reply.headers["x-note"] == "café"  # UTF-8
+    assert reply.headers["x-legacy"] == "café"  # not UTF-8: read as Latin-1
 
 
 async def test_a_content_encoded_answer_is_decoded(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -11,6 +13,7 @@ import httpx
 import pytest
 from langchain_core.caches import InMemoryCache
 from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import (
     AIMessage,
     AIMessageChunk,
@@ -153,6 +156,41 @@ def test_standard_langsmith_params() -> None:
         "ls_max_tokens": 9,
         "ls_stop": ["!"],
     }
+
+
+def test_per_call_options_win_in_langsmith_params() -> None:
+    llm = ChatModelScope(model=PLAIN, api_key="ms-x", temperature=0.5, max_tokens=9)
+
+    params = llm._get_ls_params(model="Qwen/Qwen3-32B", temperature=0.1, max_tokens=None)
+
+    assert params["ls_model_name"] == "Qwen/Qwen3-32B"
+    assert params["ls_temperature"] == 0.1
+    assert "ls_max_tokens" not in params  # an explicit None for this call, as LangChain reads it
+
+
+def test_invocation_params_are_langchain_cores() -> None:
+    llm = ChatModelScope(model=THINKING, api_key="ms-x", temperature=0.5, enable_thinking=False)
+
+    ours = llm._get_invocation_params(stop=["!"], tools=[{"type": "function"}], top_p=0.9)
+    base = BaseChatModel._get_invocation_params(
+        llm, stop=["!"], tools=[{"type": "function"}], top_p=0.9
+    )
+
+    assert ours == base
+    assert ours["_type"] == "modelscope-chat" and ours["enable_thinking"] is False
+
+
+def test_langchain_still_sees_run_manager_in_the_generate_signatures() -> None:
+    llm = ChatModelScope(model=PLAIN, api_key="ms-x")
+
+    for method in (llm._generate, llm._agenerate):
+        code = method.__func__.__code__
+        bare = types.FunctionType(code, {}, code.co_name, method.__func__.__defaults__)
+        bare.__annotations__ = method.__func__.__annotations__
+        fresh = list(inspect.signature(bare).parameters.values())[1:]  # without self
+        # the precomputed signature (see chat_models) is the function's own
+        assert list(inspect.signature(method).parameters.values()) == fresh
+        assert "run_manager" in inspect.signature(method).parameters
 
 
 def test_profile_comes_from_the_catalog() -> None:
