@@ -40,8 +40,9 @@ class CoreClientMixin(BaseModel):
 
     def _core(self) -> ModelScopeClient:
         """The core client, built on first use after unpickling (a pickle has no token)."""
-        if self._client is None:
-            self._client = ModelScopeClient.create(
+        client = self._client  # one read: pydantic serves private attributes slowly (~2 µs)
+        if client is None:
+            client = self._client = ModelScopeClient.create(
                 api_key=self.api_key.get_secret_value() if self.api_key else None,
                 base_url=self.api_base,
                 timeout=self.timeout,
@@ -50,7 +51,7 @@ class CoreClientMixin(BaseModel):
                 deadline=self.retry_deadline,
                 default_headers=self.default_headers,
             )
-        return self._client
+        return client
 
     if not TYPE_CHECKING:
 

@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from dataclasses import dataclass, replace
@@ -182,6 +183,7 @@ def lookup(model_id: str) -> ModelInfo:
     return replace(info, thinking=learned) if learned else info
 
 
+@functools.lru_cache(maxsize=1024)  # a regex scan per call, on the hot path of every request
 def _from_family(model_id: str) -> ModelInfo:
     for fam in FAMILIES:
         if fam.pattern.search(model_id):

@@ -8,6 +8,12 @@ the pool and the wire: a LIFO stack of idle connections per origin, a FIFO queue
 requests, and one small :class:`asyncio.Protocol` per socket. httpx's ``Request``/``Response``,
 its timeouts (``request.extensions["timeout"]``) and its exception types stay as they were.
 
+Prepared requests (:meth:`AsyncHTTP11Transport.send_prepared`, small JSON POSTs) go further:
+the protocol reads a plain answer (a ``Content-Length`` body) as its bytes arrive, and a freed
+connection carries the next waiting prepared request at once, before any task runs; anything
+else in the answer (an interim 1xx, a chunked or unframed body, an error) is left to the
+general reader.
+
 Scope: ``http`` and ``https``, HTTP/1.1 (and 1.0 answers), no proxies, no HTTP/2. A request
 on a reused connection that the server closes at that very moment fails (RemoteProtocolError)
 rather than being retried, as with httpcore; the retry policy above decides.
@@ -21,6 +27,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 import sys
 from collections import deque
@@ -30,6 +37,8 @@ from typing import Any, cast
 import httpx
 
 _Origin = tuple[bytes, bytes, int]  # (scheme, host, port)
+Answer = tuple[int, list[tuple[bytes, bytes]], bytes]  # (status, headers, body)
+_Prepared = tuple[bytes, bytes]  # (method, the request's bytes): see send_prepared
 _DEFAULT_PORTS = {b"http": 80, b"https": 443}
 _DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
 _MAX_LINE = 64 * 1024  # a response head, or a chunk-size/trailer line, longer than this is refused
@@ -42,6 +51,17 @@ _CLOSED = "This AsyncHTTP11Transport was closed; create a new one to send reques
 
 class _Timeout(Exception):
     """Set on a waiter future when its deadline passes (TimeoutError would look like an OSError)."""
+
+
+def _answered(pending: asyncio.Future[Answer | None] | None) -> bool:
+    """Whether the protocol read this answer, and so already released its connection."""
+    return (
+        pending is not None
+        and pending.done()
+        and not pending.cancelled()
+        and pending.exception() is None
+        and pending.result() is not None
+    )
 
 
 def _expire(waiter: asyncio.Future[Any]) -> None:
@@ -57,9 +77,12 @@ class _Connection(asyncio.Protocol):
 
     transport: asyncio.Transport  # set by connection_made, before create_connection returns
 
-    def __init__(self, origin: _Origin, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, origin: _Origin, loop: asyncio.AbstractEventLoop, pool: AsyncHTTP11Transport
+    ) -> None:
         self.origin = origin
         self.loop = loop
+        self.pool = pool
         self.buffer = bytearray()
         self.eof = False  # the peer closed, or the socket broke (then `error` says how)
         self.error: Exception | None = None
@@ -67,25 +90,102 @@ class _Connection(asyncio.Protocol):
         self._reading_paused = False
         self._writing_paused = False
         self._waiter: asyncio.Future[None] | None = None
+        # A prepared request's answer, read here as its bytes arrive (see `begin`); and the
+        # same future for the next user, when the request was sent as the connection was
+        # handed over to it.
+        self.pending: asyncio.Future[Answer | None] | None = None
+        self.handed_over: asyncio.Future[Answer | None] | None = None
+        self._method = b""
+        self._head: tuple[int, int, list[tuple[bytes, bytes]], int, bool] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # a socket's: it has pause_reading
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
-        if len(self.buffer) > _PAUSE_ABOVE and not self._reading_paused:
+        if self.pending is not None:
+            self._read_answer()  # the whole answer is kept, as its reader would keep it
+        elif len(self.buffer) > _PAUSE_ABOVE and not self._reading_paused:
             self._reading_paused = True  # bounded memory for a slow consumer of a fast stream
             self.transport.pause_reading()
         self._wake()
 
     def eof_received(self) -> None:
         self.eof = True  # returning None lets the transport close the socket
+        self._settle(None)
         self._wake()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.eof = True
         self.error = exc
+        self._settle(None)
         self._wake()
+
+    # -- prepared requests: the answer is read in the protocol --------------------------------
+
+    def begin(self, method: bytes, payload: bytes) -> asyncio.Future[Answer | None]:
+        """Send a prepared request whose answer this protocol reads as it arrives.
+
+        The answer then completes in ``data_received``, and a reusable connection goes back to
+        the pool at once, where it may carry the next waiting request before any task runs:
+        under load the event loop can be milliseconds behind its sockets (bench: concurrency).
+        """
+        self.write(payload)
+        self._method = method
+        self._head = None
+        self.pending = self.loop.create_future()
+        return self.pending
+
+    async def answer(
+        self, pending: asyncio.Future[Answer | None], timeout: float | None
+    ) -> Answer | None:
+        """The answer to :meth:`begin`'s request, the connection already released; or None:
+        the answer is not a plain one (an interim 1xx, a chunked or unframed body, a malformed
+        head, a closed socket) and is left in the buffer for the general reader."""
+        handle = None if timeout is None else self.loop.call_later(timeout, _expire, pending)
+        try:
+            return await pending
+        except _Timeout:
+            raise httpx.ReadTimeout("Timed out waiting for the response.") from None
+        finally:
+            if handle is not None:
+                handle.cancel()
+
+    def _read_answer(self) -> None:
+        buffer = self.buffer
+        if self.pending is None or self.pending.done():
+            return  # timed out or cancelled: its owner closes the connection
+        if self._head is None:
+            end = _find_head_end(buffer)
+            if end < 0:
+                if len(buffer) > _MAX_LINE:
+                    self._settle(None)  # the general reader refuses it
+                return
+            try:
+                version, status, _, headers = _parse_head(bytes(buffer[:end]))
+                length, keep_alive = _body_framing(self._method, status, version, headers)
+            except httpx.RemoteProtocolError:
+                self._settle(None)  # the general reader raises the same error
+                return
+            if status < 200 or length < 0:
+                self._settle(None)
+                return
+            self._head = (end, status, headers, length, keep_alive)
+        end, status, headers, length, keep_alive = self._head
+        if len(buffer) < end + length:
+            return
+        body = bytes(buffer[end : end + length])
+        del buffer[: end + length]
+        self._settle((status, headers, body))
+        if keep_alive and not buffer:
+            self.pool._return(self)
+        else:
+            self.pool._discard(self)
+
+    def _settle(self, answer: Answer | None) -> None:
+        pending, self.pending = self.pending, None
+        if pending is not None and not pending.done():
+            pending.set_result(answer)
 
     def pause_writing(self) -> None:
         self._writing_paused = True
@@ -149,7 +249,12 @@ class _Connection(asyncio.Protocol):
 
     def close(self) -> None:
         self.eof = True
+        self._settle(None)  # an owner still waiting reads the closed socket, and says so
         self.transport.close()
+
+
+# A request waiting for a connection: its origin, what it is handed, and maybe its bytes.
+_Waiter = tuple[_Origin, "asyncio.Future[_Connection | None]", "_Prepared | None"]
 
 
 # --- the wire format (RFC 9112) -----------------------------------------------------------------
@@ -479,7 +584,7 @@ class AsyncHTTP11Transport(httpx.AsyncBaseTransport):
         self._idle: dict[_Origin, list[_Connection]] = {}
         self._idle_total = 0
         self._total = 0  # slots taken: connections open, connecting, or handed to a waiter
-        self._waiters: deque[tuple[_Origin, asyncio.Future[_Connection | None]]] = deque()
+        self._waiters: deque[_Waiter] = deque()
         self._open: set[_Connection] = set()
         self._closed = False
 
@@ -518,13 +623,39 @@ class AsyncHTTP11Transport(httpx.AsyncBaseTransport):
             >>> await pool.send_prepared(url, b"POST", prefix, b"{}", {"read": 60.0})
         """
         payload = prefix_with_length(head, len(body)) + body
+        origin = _origin_of(url)
+        if self._closed:
+            raise RuntimeError(_CLOSED)
+        conn = await self._acquire(origin, timeouts.get("pool"), (method, payload))
+        pending, asks_close = None, False
+        try:
+            if conn is None:
+                conn = await self._connect(origin, timeouts.get("connect"))
+            # Sent already if the connection's previous user handed it over (see _return).
+            pending, conn.handed_over = conn.handed_over, None
+            if pending is None:
+                try:
+                    pending = conn.begin(method, payload)
+                except httpx.WriteError:
+                    if not conn.buffer:  # else the server answered early (say 413): read that
+                        raise
+                    asks_close = True
+            if pending is not None:
+                await conn.drain(timeouts.get("write"))
+                answer = await conn.answer(pending, timeouts.get("read"))
+                if answer is not None:
+                    return answer
+        except BaseException:
+            if not _answered(pending):  # else the connection is already someone else's
+                self._discard(conn)
+            raise
+        return await self._read_whole(conn, method, asks_close, timeouts)
 
-        async def send(conn: _Connection) -> bool:
-            conn.write(payload)
-            await conn.drain(timeouts.get("write"))
-            return False
-
-        status, headers, stream, _ = await self._exchange(_origin_of(url), method, send, timeouts)
+    async def _read_whole(
+        self, conn: _Connection, method: bytes, asks_close: bool, timeouts: Mapping[str, Any]
+    ) -> Answer:
+        """The general reader, for an answer the protocol left in the buffer."""
+        status, headers, stream, _ = await self._read_head(conn, method, asks_close, timeouts)
         try:
             content = b"".join([piece async for piece in stream])
         finally:
@@ -552,6 +683,16 @@ class AsyncHTTP11Transport(httpx.AsyncBaseTransport):
                 if not conn.buffer:  # else the server answered early (say 413): read that
                     raise
                 asks_close = True
+        except BaseException:  # cancelled or failed: the connection's state is unknown
+            self._discard(conn)
+            raise
+        return await self._read_head(conn, method, asks_close, timeouts)
+
+    async def _read_head(
+        self, conn: _Connection, method: bytes, asks_close: bool, timeouts: Mapping[str, Any]
+    ) -> tuple[int, list[tuple[bytes, bytes]], _ResponseStream, dict[str, Any]]:
+        """The answer's head, and its body as a stream that pools the connection at its end."""
+        try:
             version, status, reason, headers = await self._receive_head(conn, timeouts.get("read"))
             length, keep_alive = _body_framing(method, status, version, headers)
         except BaseException:  # cancelled or failed: the connection's state is unknown
@@ -576,7 +717,7 @@ class AsyncHTTP11Transport(httpx.AsyncBaseTransport):
         tls = scheme == b"https"
         loop = asyncio.get_running_loop()
         connecting = loop.create_connection(
-            lambda: _Connection(origin, loop),
+            lambda: _Connection(origin, loop, self),
             host,
             port,
             ssl=self._ssl if tls else None,
@@ -593,8 +734,11 @@ class AsyncHTTP11Transport(httpx.AsyncBaseTransport):
 
     # -- slots: O(1) acquire and release ---------------------------------------------------------
 
-    async def _acquire(self, origin: _Origin, timeout: float | None) -> _Connection | None:
-        """An idle connection to `origin`, or None: a slot to open a new one."""
+    async def _acquire(
+        self, origin: _Origin, timeout: float | None, prepared: _Prepared | None = None
+    ) -> _Connection | None:
+        """An idle connection to `origin`, or None: a slot to open a new one. A `prepared`
+        request may be sent on the connection as it is handed over (see ``_return``)."""
         stack = self._idle.get(origin)
         while stack:
             conn = stack.pop()  # LIFO: the most recently used is the least likely to be stale
@@ -607,7 +751,7 @@ class AsyncHTTP11Transport(httpx.AsyncBaseTransport):
             return None
         if self._idle_total and self._evict_idle():
             return None  # an idle connection to another origin gave us its slot
-        return await self._wait_for_slot(origin, timeout)
+        return await self._wait_for_slot(origin, timeout, prepared)
 
     def _evict_idle(self) -> bool:
         for stack in self._idle.values():
@@ -617,10 +761,12 @@ class AsyncHTTP11Transport(httpx.AsyncBaseTransport):
                 return True
         return False
 
-    async def _wait_for_slot(self, origin: _Origin, timeout: float | None) -> _Connection | None:
+    async def _wait_for_slot(
+        self, origin: _Origin, timeout: float | None, prepared: _Prepared | None
+    ) -> _Connection | None:
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[_Connection | None] = loop.create_future()
-        self._waiters.append((origin, waiter))
+        self._waiters.append((origin, waiter, prepared))
         handle = None if timeout is None else loop.call_later(timeout, _expire, waiter)
         try:
             conn = await waiter
@@ -632,13 +778,15 @@ class AsyncHTTP11Transport(httpx.AsyncBaseTransport):
                 handed = waiter.result()
                 if handed is None:
                     self._free_slot()
+                elif handed.handed_over is not None:
+                    self._discard(handed)  # our request is on it: its answer is unread
                 else:
                     self._return(handed)
             raise
         finally:
             if handle is not None:
                 handle.cancel()
-        if conn is not None and not conn.is_fresh(loop.time()):
+        if conn is not None and conn.handed_over is None and not conn.is_fresh(loop.time()):
             self._drop(conn)  # closed while handed over: keep its slot, open a new one
             return None
         return conn
@@ -649,14 +797,18 @@ class AsyncHTTP11Transport(httpx.AsyncBaseTransport):
             conn.close()
             return
         while self._waiters:
-            origin, waiter = self._waiters.popleft()
+            origin, waiter, prepared = self._waiters.popleft()
             if waiter.done():
                 continue  # timed out or cancelled
             if origin != conn.origin:
                 self._drop(conn)  # its slot goes to a request for another origin
                 waiter.set_result(None)
-            else:
-                waiter.set_result(conn)
+                return
+            if prepared is not None and conn.is_fresh(conn.loop.time()):
+                # Sent now, not when the waiting task next runs (see _Connection.begin).
+                with contextlib.suppress(httpx.WriteError):  # its owner then sees the error
+                    conn.handed_over = conn.begin(*prepared)
+            waiter.set_result(conn)
             return
         if self._idle_total >= self._max_idle:
             self._discard(conn)
@@ -683,7 +835,7 @@ class AsyncHTTP11Transport(httpx.AsyncBaseTransport):
 
     def _free_slot(self) -> None:
         while self._waiters:
-            _, waiter = self._waiters.popleft()
+            _, waiter, _ = self._waiters.popleft()
             if not waiter.done():
                 waiter.set_result(None)  # the slot passes straight on: no barging
                 return
@@ -698,7 +850,7 @@ class AsyncHTTP11Transport(httpx.AsyncBaseTransport):
         self._idle.clear()
         self._idle_total = self._total = 0
         while self._waiters:
-            _, waiter = self._waiters.popleft()
+            _, waiter, _ = self._waiters.popleft()
             if not waiter.done():
                 waiter.set_exception(RuntimeError(_CLOSED))
         await asyncio.sleep(0)  # let the sockets' connection_lost callbacks run

@@ -762,3 +762,228 @@ async def test_send_prepared_times_out_and_frees_its_slot(
 
     assert pool.connection_count == 0
     await pool.aclose()
+
+
+# --- the prepared lane reads plain answers in the protocol ---------------------------------------
+
+
+async def post_prepared(
+    pool: AsyncHTTP11Transport, url: str, body: bytes = b"{}", read: float = 2.0
+) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    from modelscope_inference.http11 import head_prefix
+
+    target = httpx.URL(url)
+    prefix = head_prefix("POST", target, {})
+    return await pool.send_prepared(target, b"POST", prefix, body, {"read": read, "pool": 2.0})
+
+
+@pytest.fixture
+async def prepared_pool() -> AsyncIterator[Callable[..., AsyncHTTP11Transport]]:
+    pools: list[AsyncHTTP11Transport] = []
+
+    def make(**limits: Any) -> AsyncHTTP11Transport:
+        pools.append(AsyncHTTP11Transport(httpx.Limits(**limits)))
+        return pools[-1]
+
+    yield make
+    for pool in pools:
+        await pool.aclose()
+
+
+@pytest.mark.parametrize(
+    ("answer", "body", "kept"),
+    [
+        (ok(b"hello") + b"trailing garbage", b"hello", False),
+        (ok(b"hello", b"Connection: close\r\n"), b"hello", False),
+        (b"HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\nx", b"x", False),
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+            b"hello",
+            True,
+        ),
+        (b"HTTP/1.1 100 Continue\r\n\r\n" + ok(b"final"), b"final", True),
+        (b"HTTP/1.1 204 No Content\r\n\r\n", b"", True),
+    ],
+    ids=["trailing-bytes", "connection-close", "http-1.0", "chunked", "interim-100", "204"],
+)
+async def test_send_prepared_reads_every_framing(
+    serve: Any, prepared_pool: Any, answer: bytes, body: bytes, kept: bool
+) -> None:
+    server = await serve(answering(answer))
+    pool = prepared_pool()
+
+    status, _, content = await post_prepared(pool, server.url())
+
+    assert content == body and status in (200, 204)
+    assert pool.idle_count == (1 if kept else 0)
+    assert pool.connection_count == pool.idle_count  # nothing left half-open
+
+
+async def test_send_prepared_reads_an_answer_that_arrives_in_pieces(
+    serve: Any, prepared_pool: Any
+) -> None:
+    async def dribble(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while await read_request(reader) is not None:
+            for piece in (b"HTTP/1.1 200 OK\r\nContent-", b"Length: 6\r\n\r\nab", b"cd", b"ef"):
+                writer.write(piece)
+                await writer.drain()
+                await asyncio.sleep(0.01)
+
+    server = await serve(dribble)
+    pool = prepared_pool()
+
+    answers = [await post_prepared(pool, server.url()) for _ in range(2)]
+
+    assert [content for _, _, content in answers] == [b"abcdef", b"abcdef"]
+    assert server.accepted == 1
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"HTTP/1.1 2OO OK\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nxx",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc",  # then the server closes
+    ],
+    ids=["status-code", "two-lengths", "closed-mid-body"],
+)
+async def test_send_prepared_refuses_a_malformed_or_cut_answer(
+    serve: Any, prepared_pool: Any, answer: bytes
+) -> None:
+    server = await serve(answering(answer, close=True))
+    pool = prepared_pool()
+
+    with pytest.raises(httpx.RemoteProtocolError):
+        await post_prepared(pool, server.url())
+
+    assert pool.connection_count == 0
+
+
+async def test_send_prepared_to_a_server_closing_before_answering(
+    serve: Any, prepared_pool: Any
+) -> None:
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+
+    server = await serve(hang_up)
+    pool = prepared_pool()
+
+    with pytest.raises(httpx.RemoteProtocolError, match="without sending a response"):
+        await post_prepared(pool, server.url())
+
+    assert pool.connection_count == 0
+
+
+def threaded_echo_server(arrivals: list[tuple[bytes, float]]) -> tuple[socket.socket, int]:
+    """A server in its own thread (so a blocked event loop does not stop it) that records when
+    each request arrives and echoes its body."""
+    import threading
+    import time
+
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve_one(conn: socket.socket) -> None:
+        buffer = b""
+        with conn:
+            while True:
+                while b"\r\n\r\n" not in buffer:
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    buffer += data
+                head, _, buffer = buffer.partition(b"\r\n\r\n")
+                length = int(re.search(rb"(?i)content-length: *(\d+)", head)[1])  # type: ignore[index]
+                while len(buffer) < length:
+                    buffer += conn.recv(65536)
+                body, buffer = buffer[:length], buffer[length:]
+                arrivals.append((body, time.monotonic()))
+                conn.sendall(ok(body))
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = listener.accept()
+                threading.Thread(target=serve_one, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    return listener, listener.getsockname()[1]
+
+
+async def test_a_waiting_prepared_request_leaves_as_the_connection_frees_not_when_its_task_runs(
+    prepared_pool: Any,
+) -> None:
+    """Under load the loop runs behind its sockets; the freed connection carries the next
+    request at once (from the protocol), not after the work queued ahead of its task."""
+    import time
+
+    arrivals: list[tuple[bytes, float]] = []
+    listener, port = threaded_echo_server(arrivals)
+    pool = prepared_pool(max_connections=1)
+    url = f"http://127.0.0.1:{port}/v1/x"
+    answered_at = 0.0
+
+    async def first_then_busy() -> bytes:
+        nonlocal answered_at
+        _, _, content = await post_prepared(pool, url, b"A")
+        answered_at = time.monotonic()
+        time.sleep(0.3)  # the loop is busy: no other task runs meanwhile
+        return content
+
+    try:
+        results = await asyncio.gather(first_then_busy(), post_prepared(pool, url, b"B"))
+    finally:
+        listener.close()
+
+    assert results[0] == b"A" and results[1][2] == b"B"
+    arrived = dict(arrivals)
+    assert arrived[b"B"] < answered_at + 0.1  # not after the 0.3 s the loop was busy
+
+
+async def test_a_request_sent_at_hand_over_then_cancelled_does_not_leak_its_answer(
+    serve: Any, prepared_pool: Any
+) -> None:
+    seen: list[bytes] = []
+
+    async def echo_slowly(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while (request := await read_request(reader)) is not None:
+            seen.append(request[1])
+            await asyncio.sleep(0.05)
+            writer.write(ok(request[1]))
+
+    server = await serve(echo_slowly)
+    pool = prepared_pool(max_connections=1)
+    first = asyncio.create_task(post_prepared(pool, server.url(), b"A"))
+    second = asyncio.create_task(post_prepared(pool, server.url(), b"B"))
+    await asyncio.sleep(0.01)  # B waits for the only connection
+
+    await first  # A's answer handed the connection over, with B's request written on it
+    second.cancel()
+    await asyncio.gather(second, return_exceptions=True)
+    _, _, third = await post_prepared(pool, server.url(), b"C")
+
+    assert second.cancelled()
+    assert third == b"C"  # B's answer, still on its way, went to nobody
+    assert seen[:2] == [b"A", b"B"]
+    assert pool.connection_count == 1 and server.accepted == 2
+
+
+async def test_a_request_sent_at_hand_over_times_out_and_frees_its_slot(
+    serve: Any, prepared_pool: Any
+) -> None:
+    async def answer_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(ok(b"A"))
+        await until_client_closes(reader)
+
+    server = await serve(answer_once)
+    pool = prepared_pool(max_connections=1)
+
+    first, second = await asyncio.gather(
+        post_prepared(pool, server.url(), b"A"),
+        post_prepared(pool, server.url(), b"B", read=0.1),
+        return_exceptions=True,
+    )
+
+    assert isinstance(first, tuple) and first[2] == b"A"
+    assert isinstance(second, httpx.ReadTimeout)
+    assert pool.connection_count == 0
