@@ -177,7 +177,8 @@ class _Connection(asyncio.Protocol):
         body = bytes(buffer[end : end + length])
         del buffer[: end + length]
         self._settle((status, headers, body))
-        if keep_alive and not buffer:
+        # An answer that came before the whole request left (say a 413) ends the connection.
+        if keep_alive and not buffer and not self.transport.get_write_buffer_size():
             self.pool._return(self)
         else:
             self.pool._discard(self)
@@ -641,7 +642,11 @@ class AsyncHTTP11Transport(httpx.AsyncBaseTransport):
                         raise
                     asks_close = True
             if pending is not None:
-                await conn.drain(timeouts.get("write"))
+                try:
+                    await conn.drain(timeouts.get("write"))
+                except httpx.WriteError:
+                    if not pending.done():  # else answered early, or left to the reader below
+                        raise
                 answer = await conn.answer(pending, timeouts.get("read"))
                 if answer is not None:
                     return answer

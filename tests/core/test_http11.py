@@ -987,3 +987,34 @@ async def test_a_request_sent_at_hand_over_times_out_and_frees_its_slot(
     assert isinstance(first, tuple) and first[2] == b"A"
     assert isinstance(second, httpx.ReadTimeout)
     assert pool.connection_count == 0
+
+
+async def test_an_answer_before_the_whole_request_left_ends_the_connection(
+    serve: Any, prepared_pool: Any
+) -> None:
+    refused = asyncio.Event()
+    connections = 0
+
+    async def refuse_early(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        if connections > 1:
+            return await answering(ok(b"next"))(reader, writer)
+        await reader.readuntil(b"\r\n\r\n")  # the head only: the body is never read
+        writer.write(ok(b"too large", status=b"413 Content Too Large"))
+        await writer.drain()
+        refused.set()
+        await asyncio.sleep(1)
+
+    server = await serve(refuse_early)
+    pool = prepared_pool()
+    big = asyncio.create_task(post_prepared(pool, server.url(), b"x" * 20_000_000))
+    await asyncio.wait_for(refused.wait(), 2)
+    await asyncio.sleep(0.05)  # the 413 has reached the client; much of the body has not left
+
+    _, _, after = await post_prepared(pool, server.url(), read=0.5)
+    status, _, content = await big
+
+    assert (status, content) == (413, b"too large")
+    assert after == b"next"  # on a new connection: the first one still had our body to send
+    assert server.accepted == 2
