@@ -38,7 +38,6 @@ import httpx
 
 _Origin = tuple[bytes, bytes, int]  # (scheme, host, port)
 Answer = tuple[int, list[tuple[bytes, bytes]], bytes]  # (status, headers, body)
-_Prepared = tuple[bytes, bytes]  # (method, the request's bytes): see send_prepared
 _DEFAULT_PORTS = {b"http": 80, b"https": 443}
 _DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
 _MAX_LINE = 64 * 1024  # a response head, or a chunk-size/trailer line, longer than this is refused
@@ -53,15 +52,33 @@ class _Timeout(Exception):
     """Set on a waiter future when its deadline passes (TimeoutError would look like an OSError)."""
 
 
-def _answered(pending: asyncio.Future[Answer | None] | None) -> bool:
+class _Exchange:
+    """A prepared request on the wire. The protocol sets ``answer`` as the bytes complete it,
+    releases the connection, and wakes the owner through ``future``; ``future`` gets None
+    when the answer is left to the general reader."""
+
+    __slots__ = ("answer", "future")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.future: asyncio.Future[Answer | None] = loop.create_future()
+        self.answer: Answer | None = None
+
+
+class _Prepared:
+    """A prepared request waiting for a connection; ``exchange`` is set if it was sent as a
+    connection was handed over to it."""
+
+    __slots__ = ("exchange", "method", "payload")
+
+    def __init__(self, method: bytes, payload: bytes) -> None:
+        self.method = method
+        self.payload = payload
+        self.exchange: _Exchange | None = None
+
+
+def _answered(exchange: _Exchange | None) -> bool:
     """Whether the protocol read this answer, and so already released its connection."""
-    return (
-        pending is not None
-        and pending.done()
-        and not pending.cancelled()
-        and pending.exception() is None
-        and pending.result() is not None
-    )
+    return exchange is not None and exchange.answer is not None
 
 
 def _expire(waiter: asyncio.Future[Any]) -> None:
@@ -90,11 +107,7 @@ class _Connection(asyncio.Protocol):
         self._reading_paused = False
         self._writing_paused = False
         self._waiter: asyncio.Future[None] | None = None
-        # A prepared request's answer, read here as its bytes arrive (see `begin`); and the
-        # same future for the next user, when the request was sent as the connection was
-        # handed over to it.
-        self.pending: asyncio.Future[Answer | None] | None = None
-        self.handed_over: asyncio.Future[Answer | None] | None = None
+        self.pending: _Exchange | None = None  # a prepared request's answer, read here
         self._method = b""
         self._head: tuple[int, int, list[tuple[bytes, bytes]], int, bool] | None = None
 
@@ -112,18 +125,18 @@ class _Connection(asyncio.Protocol):
 
     def eof_received(self) -> None:
         self.eof = True  # returning None lets the transport close the socket
-        self._settle(None)
+        self._leave_to_reader()
         self._wake()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.eof = True
         self.error = exc
-        self._settle(None)
+        self._leave_to_reader()
         self._wake()
 
     # -- prepared requests: the answer is read in the protocol --------------------------------
 
-    def begin(self, method: bytes, payload: bytes) -> asyncio.Future[Answer | None]:
+    def begin(self, method: bytes, payload: bytes) -> _Exchange:
         """Send a prepared request whose answer this protocol reads as it arrives.
 
         The answer then completes in ``data_received``, and a reusable connection goes back to
@@ -133,18 +146,17 @@ class _Connection(asyncio.Protocol):
         self.write(payload)
         self._method = method
         self._head = None
-        self.pending = self.loop.create_future()
+        self.pending = _Exchange(self.loop)
         return self.pending
 
-    async def answer(
-        self, pending: asyncio.Future[Answer | None], timeout: float | None
-    ) -> Answer | None:
+    async def answer(self, exchange: _Exchange, timeout: float | None) -> Answer | None:
         """The answer to :meth:`begin`'s request, the connection already released; or None:
         the answer is not a plain one (an interim 1xx, a chunked or unframed body, a malformed
         head, a closed socket) and is left in the buffer for the general reader."""
-        handle = None if timeout is None else self.loop.call_later(timeout, _expire, pending)
+        future = exchange.future
+        handle = None if timeout is None else self.loop.call_later(timeout, _expire, future)
         try:
-            return await pending
+            return await future
         except _Timeout:
             raise httpx.ReadTimeout("Timed out waiting for the response.") from None
         finally:
@@ -153,40 +165,43 @@ class _Connection(asyncio.Protocol):
 
     def _read_answer(self) -> None:
         buffer = self.buffer
-        if self.pending is None or self.pending.done():
+        exchange = self.pending
+        if exchange is None or exchange.future.done():
             return  # timed out or cancelled: its owner closes the connection
         if self._head is None:
             end = _find_head_end(buffer)
             if end < 0:
                 if len(buffer) > _MAX_LINE:
-                    self._settle(None)  # the general reader refuses it
+                    self._leave_to_reader()  # the general reader refuses it
                 return
             try:
                 version, status, _, headers = _parse_head(bytes(buffer[:end]))
                 length, keep_alive = _body_framing(self._method, status, version, headers)
             except httpx.RemoteProtocolError:
-                self._settle(None)  # the general reader raises the same error
+                self._leave_to_reader()  # the general reader raises the same error
                 return
             if status < 200 or length < 0:
-                self._settle(None)
+                self._leave_to_reader()
                 return
             self._head = (end, status, headers, length, keep_alive)
         end, status, headers, length, keep_alive = self._head
         if len(buffer) < end + length:
             return
-        body = bytes(buffer[end : end + length])
+        exchange.answer = (status, headers, bytes(buffer[end : end + length]))
         del buffer[: end + length]
-        self._settle((status, headers, body))
+        self.pending = None
+        exchange.future.set_result(exchange.answer)
         # An answer that came before the whole request left (say a 413) ends the connection.
         if keep_alive and not buffer and not self.transport.get_write_buffer_size():
             self.pool._return(self)
         else:
             self.pool._discard(self)
 
-    def _settle(self, answer: Answer | None) -> None:
-        pending, self.pending = self.pending, None
-        if pending is not None and not pending.done():
-            pending.set_result(answer)
+    def _leave_to_reader(self) -> None:
+        """Wake the owner at once, to read what is in the buffer the general way."""
+        exchange, self.pending = self.pending, None
+        if exchange is not None and not exchange.future.done():
+            exchange.future.set_result(None)
 
     def pause_writing(self) -> None:
         self._writing_paused = True
@@ -250,7 +265,7 @@ class _Connection(asyncio.Protocol):
 
     def close(self) -> None:
         self.eof = True
-        self._settle(None)  # an owner still waiting reads the closed socket, and says so
+        self._leave_to_reader()  # an owner still waiting reads the closed socket, and says so
         self.transport.close()
 
 
@@ -627,31 +642,32 @@ class AsyncHTTP11Transport(httpx.AsyncBaseTransport):
         origin = _origin_of(url)
         if self._closed:
             raise RuntimeError(_CLOSED)
-        conn = await self._acquire(origin, timeouts.get("pool"), (method, payload))
-        pending, asks_close = None, False
+        prepared = _Prepared(method, payload)
+        conn = await self._acquire(origin, timeouts.get("pool"), prepared)
+        # Sent already if the connection's previous user handed it over (see _return).
+        exchange, asks_close = prepared.exchange, False
         try:
             if conn is None:
                 conn = await self._connect(origin, timeouts.get("connect"))
-            # Sent already if the connection's previous user handed it over (see _return).
-            pending, conn.handed_over = conn.handed_over, None
-            if pending is None:
+            if exchange is None:
                 try:
-                    pending = conn.begin(method, payload)
+                    exchange = conn.begin(method, payload)
                 except httpx.WriteError:
                     if not conn.buffer:  # else the server answered early (say 413): read that
                         raise
                     asks_close = True
-            if pending is not None:
-                try:
-                    await conn.drain(timeouts.get("write"))
-                except httpx.WriteError:
-                    if not pending.done():  # else answered early, or left to the reader below
-                        raise
-                answer = await conn.answer(pending, timeouts.get("read"))
+            if exchange is not None:
+                if exchange.answer is None:  # once answered, the connection is not ours
+                    try:
+                        await conn.drain(timeouts.get("write"))
+                    except httpx.WriteError:
+                        if not exchange.future.done():  # else answered early, or left to
+                            raise  # the general reader below
+                answer = await conn.answer(exchange, timeouts.get("read"))
                 if answer is not None:
                     return answer
         except BaseException:
-            if not _answered(pending):  # else the connection is already someone else's
+            if not _answered(exchange):  # else the connection is already someone else's
                 self._discard(conn)
             raise
         return await self._read_whole(conn, method, asks_close, timeouts)
@@ -783,15 +799,17 @@ class AsyncHTTP11Transport(httpx.AsyncBaseTransport):
                 handed = waiter.result()
                 if handed is None:
                     self._free_slot()
-                elif handed.handed_over is not None:
-                    self._discard(handed)  # our request is on it: its answer is unread
+                elif prepared is not None and prepared.exchange is not None:
+                    if not _answered(prepared.exchange):
+                        self._discard(handed)  # our request is on it: its answer is unread
                 else:
                     self._return(handed)
             raise
         finally:
             if handle is not None:
                 handle.cancel()
-        if conn is not None and conn.handed_over is None and not conn.is_fresh(loop.time()):
+        sent = prepared is not None and prepared.exchange is not None
+        if conn is not None and not sent and not conn.is_fresh(loop.time()):
             self._drop(conn)  # closed while handed over: keep its slot, open a new one
             return None
         return conn
@@ -812,7 +830,7 @@ class AsyncHTTP11Transport(httpx.AsyncBaseTransport):
             if prepared is not None and conn.is_fresh(conn.loop.time()):
                 # Sent now, not when the waiting task next runs (see _Connection.begin).
                 with contextlib.suppress(httpx.WriteError):  # its owner then sees the error
-                    conn.handed_over = conn.begin(*prepared)
+                    prepared.exchange = conn.begin(prepared.method, prepared.payload)
             waiter.set_result(conn)
             return
         if self._idle_total >= self._max_idle:

@@ -1018,3 +1018,32 @@ async def test_an_answer_before_the_whole_request_left_ends_the_connection(
     assert (status, content) == (413, b"too large")
     assert after == b"next"  # on a new connection: the first one still had our body to send
     assert server.accepted == 2
+
+
+async def test_every_prepared_request_gets_its_own_answer_under_load(
+    prepared_pool: Any,
+) -> None:
+    """A fast server and a busy loop: answers come back before their owners run, and freed
+    connections are handed over again and again; no answer may reach another request."""
+    import random
+    import time
+
+    arrivals: list[tuple[bytes, float]] = []
+    listener, port = threaded_echo_server(arrivals)
+    pool = prepared_pool(max_connections=3)
+    url = f"http://127.0.0.1:{port}/v1/x"
+    chance = random.Random(7)
+
+    async def call(number: int) -> bytes:
+        _, _, content = await post_prepared(pool, url, b"request %d" % number)
+        if chance.random() < 0.3:
+            time.sleep(0.002)  # the loop is busy while answers keep arriving
+        return content
+
+    try:
+        answers = await asyncio.gather(*(call(n) for n in range(300)))
+    finally:
+        listener.close()
+
+    assert answers == [b"request %d" % n for n in range(300)]
+    assert len(arrivals) == 300  # each request sent once
