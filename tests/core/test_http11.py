@@ -549,23 +549,30 @@ async def test_a_closed_transport_refuses_requests(serve: Any) -> None:
 # --- cancellation -------------------------------------------------------------------------------
 
 
-def hanging_once(got_request: asyncio.Event, closed: asyncio.Event, first: bytes) -> Handler:
-    """The first connection sends `first`, then waits for the client to close it; later ones
-    answer normally."""
+def first_connection(special: Handler, later: Handler) -> Handler:
+    """`special` serves the first connection; every later one is served by `later`."""
     connections = 0
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         nonlocal connections
         connections += 1
-        if connections > 1:
-            return await answering(ok(b"after"))(reader, writer)
+        await (special if connections == 1 else later)(reader, writer)
+
+    return handle
+
+
+def hanging_once(got_request: asyncio.Event, closed: asyncio.Event, first: bytes) -> Handler:
+    """The first connection sends `first`, then waits for the client to close it; later ones
+    answer normally."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await read_request(reader)
         writer.write(first)
         got_request.set()
         await until_client_closes(reader)
         closed.set()
 
-    return handle
+    return first_connection(handle, answering(ok(b"after")))
 
 
 @pytest.mark.parametrize(
@@ -980,20 +987,15 @@ async def test_an_answer_before_the_whole_request_left_ends_the_connection(
     serve: Any, prepared_pool: Any
 ) -> None:
     refused = asyncio.Event()
-    connections = 0
 
     async def refuse_early(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        nonlocal connections
-        connections += 1
-        if connections > 1:
-            return await answering(ok(b"next"))(reader, writer)
         await reader.readuntil(b"\r\n\r\n")  # the head only: the body is never read
         writer.write(ok(b"too large", status=b"413 Content Too Large"))
         await writer.drain()
         refused.set()
         await asyncio.sleep(1)
 
-    server = await serve(refuse_early)
+    server = await serve(first_connection(refuse_early, answering(ok(b"next"))))
     pool = prepared_pool()
     big = asyncio.create_task(post_prepared(pool, server.url(), b"x" * 20_000_000))
     await asyncio.wait_for(refused.wait(), 2)
