@@ -73,9 +73,13 @@ class ModelScopeConnection(BaseModel):
     retry_deadline: float | None = None
     """Total seconds one call may spend retrying; None: bounded by ``max_retries`` only."""
     default_headers: dict[str, str] | None = None
+    proxy: str | None = None
+    """An ``http://`` or ``https://`` proxy for sync and async calls alike; None follows
+    ``HTTPS_PROXY`` / ``HTTP_PROXY`` / ``ALL_PROXY`` / ``NO_PROXY``."""
     http_client: httpx.Client | None = Field(default=None, exclude=True)
-    """Your own ``httpx.Client`` (proxies, certificates); the core uses its pool."""
+    """Your own ``httpx.Client``, for sync calls only (``invoke``, ``stream``)."""
     http_async_client: httpx.AsyncClient | None = Field(default=None, exclude=True)
+    """Your own ``httpx.AsyncClient``, for async calls only (``ainvoke``, ``astream``)."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
@@ -107,6 +111,7 @@ class ModelScopeConnection(BaseModel):
             max_wait=self.max_wait,
             deadline=self.retry_deadline,
             default_headers=self.default_headers,
+            proxy=self.proxy,
             http_client=self.http_client,
             async_http_client=self.http_async_client,
         )
@@ -118,6 +123,37 @@ class ModelScopeConnection(BaseModel):
         if client is None:
             client = self._client = self._create_client()
         return client
+
+    def close(self) -> None:
+        """Close the connections opened for this configuration (shared by every instance with
+        the same token, URL and options; the next call reopens). Your own clients stay open.
+
+        Example:
+            >>> with ChatModelScope(model="Qwen/Qwen3-32B") as llm:
+            ...     llm.invoke("hi")
+        """
+        self._core.close()
+
+    async def aclose(self) -> None:
+        """Close the running event loop's connections (and the sync ones); see :meth:`close`.
+
+        Example:
+            >>> async with ChatModelScope(model="Qwen/Qwen3-32B") as llm:
+            ...     await llm.ainvoke("hi")
+        """
+        await self._core.aclose()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
     def __getstate__(self) -> dict[Any, Any]:
         return picklable_state(super().__getstate__(), _NOT_PICKLED)

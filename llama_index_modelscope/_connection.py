@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from llama_index.core.bridge.pydantic import BaseModel, Field, PrivateAttr, SecretStr
+import httpx
+from llama_index.core.bridge.pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr
+from typing_extensions import Self
 
 from modelscope_inference.client import ModelScopeClient
 from modelscope_inference.settings import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
@@ -13,6 +15,8 @@ from modelscope_inference.settings import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
 
 class CoreClientMixin(BaseModel):
     """Mixed in before the LlamaIndex base class, so its ``__getstate__`` runs first."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)  # the httpx clients
 
     api_base: str | None = Field(
         default=None,
@@ -35,6 +39,19 @@ class CoreClientMixin(BaseModel):
     default_headers: dict[str, str] | None = Field(
         default=None, description="Extra HTTP headers for every request."
     )
+    proxy: str | None = Field(
+        default=None,
+        description="http(s) proxy for sync and async calls; None follows HTTPS_PROXY, "
+        "HTTP_PROXY, ALL_PROXY and NO_PROXY.",
+    )
+    http_client: httpx.Client | None = Field(
+        default=None, exclude=True, description="Your own httpx.Client, for sync calls only."
+    )
+    async_http_client: httpx.AsyncClient | None = Field(
+        default=None,
+        exclude=True,
+        description="Your own httpx.AsyncClient, for async calls only.",
+    )
 
     _client: ModelScopeClient | None = PrivateAttr(default=None)
 
@@ -50,8 +67,42 @@ class CoreClientMixin(BaseModel):
                 max_wait=self.max_wait,
                 deadline=self.retry_deadline,
                 default_headers=self.default_headers,
+                proxy=self.proxy,
+                http_client=self.http_client,
+                async_http_client=self.async_http_client,
             )
         return client
+
+    def close(self) -> None:
+        """Close the connections opened for this configuration (shared by every instance with
+        the same token, URL and options; the next call reopens). Your own clients stay open.
+
+        Example:
+            >>> with ModelScopeLLM(model="Qwen/Qwen3-32B") as llm:
+            ...     llm.complete("hi")
+        """
+        self._core().close()
+
+    async def aclose(self) -> None:
+        """Close the running event loop's connections (and the sync ones); see :meth:`close`.
+
+        Example:
+            >>> async with ModelScopeLLM(model="Qwen/Qwen3-32B") as llm:
+            ...     await llm.acomplete("hi")
+        """
+        await self._core().aclose()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
     if not TYPE_CHECKING:
 
@@ -59,7 +110,8 @@ class CoreClientMixin(BaseModel):
             """A pickle carries no token (user-needs.md §D.27): unpickling reads
             ``MODELSCOPE_API_KEY``."""
             state = super().__getstate__()
-            state["__dict__"] = {**state["__dict__"], "api_key": None}
+            cleared = {"api_key": None, "http_client": None, "async_http_client": None}
+            state["__dict__"] = {**state["__dict__"], **cleared}
             private = state.get("__pydantic_private__") or {}
             state["__pydantic_private__"] = {**private, "_client": None}
             return state

@@ -52,6 +52,7 @@ class ModelScopeClient:
         deadline: float | None = None,
         preflight: bool = True,
         default_headers: Mapping[str, str] | None = None,
+        proxy: str | None = None,
         http_client: httpx.Client | None = None,
         async_http_client: httpx.AsyncClient | None = None,
         policy: RetryPolicy | None = None,
@@ -66,6 +67,7 @@ class ModelScopeClient:
             deadline=deadline,
             preflight=preflight,
             default_headers=default_headers,
+            proxy=proxy,
         )
         transport = get_transport(
             settings, http_client=http_client, async_http_client=async_http_client
@@ -89,6 +91,38 @@ class ModelScopeClient:
         """The ids served by API-Inference (``GET /v1/models``; needs no valid token)."""
         data = self.transport.get("/models").data.get("data")
         return [m for m in data if isinstance(m, dict)] if isinstance(data, list) else []
+
+    def close(self) -> None:
+        """Close the connections this client's transport opened (shared with every instance
+        of the same configuration; the next call reopens them). Never closes your own
+        ``http_client``.
+
+        Example:
+            >>> with ModelScopeClient.create() as client:
+            ...     client.list_models()
+        """
+        self.transport.close()
+
+    async def aclose(self) -> None:
+        """Close the running event loop's connections (and the sync ones); see :meth:`close`.
+
+        Example:
+            >>> async with ModelScopeClient.create() as client:
+            ...     await client.chat.acomplete(request)
+        """
+        await self.transport.aclose()
+
+    def __enter__(self) -> ModelScopeClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> ModelScopeClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
     def __repr__(self) -> str:
         return f"ModelScopeClient({self.settings!r})"

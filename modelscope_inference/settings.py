@@ -100,6 +100,39 @@ def check_transport_security(base_url: str) -> None:
         )
 
 
+def resolve_proxy(proxy: str | None) -> str | None:
+    """An explicit proxy URL, checked; None leaves the choice to the environment
+    (``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY``, ``NO_PROXY``, read by httpx's rules).
+
+    Async calls run on aiohttp, which speaks to ``http://`` and ``https://`` proxies only, so
+    other schemes are refused here rather than on the first async call.
+
+    Example:
+        >>> resolve_proxy("http://proxy.corp:3128")
+        'http://proxy.corp:3128'
+    """
+    if proxy is None or not proxy.strip():
+        return None
+    url = proxy.strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise errors.ConfigurationError(
+            f"proxy {mask_proxy(url)!r} is not an http:// or https:// URL; use e.g. "
+            "'http://proxy.example.com:3128' (SOCKS proxies are not supported for async calls)."
+        )
+    if parts.password:
+        register_secret(parts.password)
+    return url
+
+
+def mask_proxy(url: str) -> str:
+    """``url`` with any password replaced by ``***``."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    return url.replace(f":{parts.password}@", ":***@", 1)
+
+
 @dataclass(frozen=True)
 class Settings:
     """A resolved, validated client configuration. The token is hidden from ``repr``.
@@ -117,6 +150,7 @@ class Settings:
     deadline: float | None = None
     preflight: bool = True
     default_headers: tuple[tuple[str, str], ...] = ()
+    proxy: str | None = field(default=None, repr=False)
 
     @classmethod
     def resolve(
@@ -130,6 +164,7 @@ class Settings:
         deadline: float | None = None,
         preflight: bool = True,
         default_headers: Mapping[str, str] | None = None,
+        proxy: str | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> Settings:
         """Resolve from arguments and the environment, then validate."""
@@ -150,6 +185,7 @@ class Settings:
             deadline=deadline,
             preflight=preflight,
             default_headers=tuple(sorted((default_headers or {}).items())),
+            proxy=resolve_proxy(proxy),
         )
 
     @property

@@ -17,21 +17,21 @@ Example:
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import threading
-import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
 from contextlib import aclosing, asynccontextmanager, contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any, cast
 
 import httpx
 
+from modelscope_inference import async_http
 from modelscope_inference._lazy import errors
-from modelscope_inference.http11 import AsyncHTTP11Transport, head_prefix
+from modelscope_inference.async_http import AsyncPool, ClientOptions, LoopPools
 from modelscope_inference.quota import QuotaStatus, QuotaTracker, next_reset, tracker_for
 from modelscope_inference.redaction import install_log_filters
 from modelscope_inference.retry import retry_after_seconds
@@ -46,9 +46,9 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
 USER_AGENT = f"modelscope-inference/{__version__}"
+# Every connection stays alive (ClientOptions.limits): reopening them each wave cost ~1.5x at
+# 200 concurrent calls.
 MAX_CONNECTIONS = 100
-# Keep every connection alive: reopening them each wave cost ~1.5x at 200 concurrent calls.
-MAX_KEEPALIVE = MAX_CONNECTIONS
 
 
 @dataclass(frozen=True)
@@ -195,10 +195,8 @@ class EventStream:
                 if self._decoder.done:
                     return
             yield from self._decode_tail()
-        except httpx.TimeoutException as exc:
-            raise _timeout(exc, self.response.request, self.model) from exc
         except httpx.RequestError as exc:
-            raise _broken(exc, self.response.request, self.model) from exc
+            raise request_failed(exc, self.response.request, self.model) from exc
         self._check_end()
 
     async def __aiter__(self) -> AsyncGenerator[Any, None]:
@@ -215,10 +213,8 @@ class EventStream:
                         return
             for event in self._decode_tail():
                 yield event
-        except httpx.TimeoutException as exc:
-            raise _timeout(exc, self.response.request, self.model) from exc
         except httpx.RequestError as exc:
-            raise _broken(exc, self.response.request, self.model) from exc
+            raise request_failed(exc, self.response.request, self.model) from exc
         self._check_end()
 
     def _decode_tail(self) -> list[Any]:
@@ -233,7 +229,16 @@ class EventStream:
             ) from None
 
 
-def _timeout(exc: Exception, request: httpx.Request, model: str) -> errors.APITimeoutError:
+def request_failed(
+    exc: BaseException, request: httpx.Request, model: str
+) -> errors.APIConnectionError:
+    """The typed error for a request that got no answer: a timeout, or a broken connection."""
+    if async_http.is_timeout(exc):
+        return _timeout(exc, request, model)
+    return _broken(exc, request, model)
+
+
+def _timeout(exc: BaseException, request: httpx.Request, model: str) -> errors.APITimeoutError:
     return errors.APITimeoutError(
         f"ModelScope did not answer in time (model {model!r}, {type(exc).__name__}). Raise "
         "timeout=... for large reasoning models, or retry later.",
@@ -242,7 +247,7 @@ def _timeout(exc: Exception, request: httpx.Request, model: str) -> errors.APITi
     )
 
 
-def _broken(exc: Exception, request: httpx.Request, model: str) -> errors.APIConnectionError:
+def _broken(exc: BaseException, request: httpx.Request, model: str) -> errors.APIConnectionError:
     return errors.APIConnectionError(
         f"Could not reach ModelScope or the connection broke (model {model!r}, "
         f"{type(exc).__name__}: {exc}). Check the network and base_url.",
@@ -253,6 +258,12 @@ def _broken(exc: Exception, request: httpx.Request, model: str) -> errors.APICon
 
 class Transport:
     """Pooled HTTP to one API-Inference configuration (see module docstring).
+
+    Sync calls go through one ``httpx.Client``; async calls through one aiohttp-backed
+    ``httpx.AsyncClient`` per event loop (:mod:`modelscope_inference.async_http`), closed when
+    its loop shuts down. Both honour ``proxy`` and the environment (``HTTPS_PROXY``,
+    ``HTTP_PROXY``, ``ALL_PROXY``, ``NO_PROXY``, ``SSL_CERT_FILE``) by httpx's rules. A user's
+    own ``http_client`` / ``async_http_client`` is used as given, for its path only.
 
     Example:
         >>> with transport.stream("/chat/completions", body, model=m) as events:
@@ -279,29 +290,34 @@ class Transport:
         self._custom_client = http_client
         self._custom_async_client = async_http_client
         self._client: httpx.Client | None = None
-        self._async_clients: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, tuple[httpx.AsyncClient, AsyncHTTP11Transport]
-        ] = weakref.WeakKeyDictionary()
+        self._pools = LoopPools(self._build_pool)
         self._lock = threading.Lock()
-        self._timeout = self._client_options()["timeout"].as_dict()
+        self._httpx_timeout = httpx.Timeout(settings.timeout, connect=min(settings.timeout, 10.0))
+        self._timeout = self._httpx_timeout.as_dict()
         self._urls: dict[str, httpx.URL] = {}
-        self._prefixes: dict[str, bytes] = {}
 
     def __repr__(self) -> str:
         return f"Transport(base_url={self.settings.base_url!r})"
 
     # -- clients -----------------------------------------------------------------------------
 
-    def _client_options(self) -> dict[str, Any]:
-        timeout = self.settings.timeout
-        return {
-            "timeout": httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            "limits": httpx.Limits(
-                max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_KEEPALIVE
-            ),
-            # A redirect must never carry the token elsewhere: redirects are not followed.
-            "follow_redirects": False,
-        }
+    @cached_property
+    def client_options(self) -> ClientOptions:
+        """Timeouts, limits, proxy and the one SSL context of every client built here (built
+        on first use: loading the CA bundle takes ~20 ms)."""
+        return ClientOptions(
+            timeout=self._httpx_timeout,
+            max_connections=MAX_CONNECTIONS,
+            proxy=self.settings.proxy,
+            ssl_context=httpx.create_ssl_context(trust_env=True),
+        )
+
+    @cached_property
+    def _aiohttp_timeout(self) -> Any:
+        return async_http.aiohttp_timeout(self._httpx_timeout)
+
+    def _build_pool(self) -> AsyncPool:
+        return AsyncPool.build(self.client_options)
 
     @property
     def http_client(self) -> httpx.Client:
@@ -311,7 +327,7 @@ class Transport:
         if self._client is None:
             with self._lock:
                 if self._client is None:
-                    self._client = httpx.Client(**self._client_options())
+                    self._client = httpx.Client(**self.client_options.httpx_kwargs())
         return self._client
 
     @property
@@ -319,38 +335,11 @@ class Transport:
         """The ``httpx.AsyncClient`` for the running event loop (pools cannot cross loops)."""
         if self._custom_async_client is not None:
             return self._custom_async_client
-        return self._async_pair()[0]
-
-    def _async_pair(self) -> tuple[httpx.AsyncClient, AsyncHTTP11Transport]:
-        """The running loop's ``httpx.AsyncClient`` and the pool under it."""
-        loop = asyncio.get_running_loop()
-        pair = self._async_clients.get(loop)
-        if pair is None:
-            options = self._client_options()
-            pool = AsyncHTTP11Transport(options.pop("limits"))
-            pair = self._async_clients[loop] = (httpx.AsyncClient(**options, transport=pool), pool)
-        return pair
+        return self._pools.current().client
 
     async def _asend(self, request: httpx.Request, *, stream: bool = False) -> httpx.Response:
-        """Send ``request`` on the running loop's pool; the body is read unless ``stream``.
-
-        Our own pool is called directly: ``httpx.AsyncClient.send`` adds an auth flow, a
-        redirect loop, cookie handling and event hooks, ~70 µs a call that do nothing here (the
-        token is a header; redirects are never followed). A user's own client is used as is.
-        """
-        if self._custom_async_client is not None:
-            return await self._custom_async_client.send(
-                request, stream=stream, follow_redirects=False
-            )
-        response = await self._async_pair()[1].handle_async_request(request)
-        response.request = request
-        if not stream:
-            try:
-                await response.aread()
-            except BaseException:
-                await response.aclose()
-                raise
-        return response
+        """Send ``request`` on the running loop's client; the body is read unless ``stream``."""
+        return await async_http.send(self.async_http_client, request, stream=stream)
 
     def openai_client(self) -> openai.OpenAI:
         """An ``openai.OpenAI`` on the same pool and auth, for endpoints this library does not
@@ -383,6 +372,20 @@ class Transport:
             default_headers={"User-Agent": USER_AGENT, **dict(self.settings.default_headers)},
         )
 
+    def close(self) -> None:
+        """Close the connections this transport opened (never the user's own clients), the
+        sync ones and those of event loops that are not running. The next call reopens."""
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+        self._pools.close_idle()
+
+    async def aclose(self) -> None:
+        """Close the running loop's connections (and the sync ones). The next call reopens."""
+        await self._pools.aclose()
+        self.close()
+
     # -- requests ----------------------------------------------------------------------------
 
     def _request(self, method: str, path: str, body: Mapping[str, Any] | None) -> httpx.Request:
@@ -396,13 +399,6 @@ class Transport:
             headers=self._headers,
             extensions={"timeout": self._timeout},
         )
-
-    def _head_prefix(self, path: str) -> bytes:
-        """The head of a POST to ``path`` up to its Content-Length, built once per path."""
-        prefix = self._prefixes.get(path)
-        if prefix is None:
-            prefix = self._prefixes[path] = head_prefix("POST", self._url(path), self._headers)
-        return prefix
 
     def _url(self, path: str) -> httpx.URL:
         """The parsed URL of ``path``, cached: parsing it cost more than the rest of the request."""
@@ -439,53 +435,60 @@ class Transport:
             self.quota.mark_exhausted(error.scope, model)
         return error
 
+    def _send(self, request: httpx.Request, model: str, *, stream: bool = False) -> httpx.Response:
+        try:
+            # The user's own client may follow redirects; a redirect must not be followed here.
+            return self.http_client.send(request, stream=stream, follow_redirects=False)
+        except httpx.RequestError as exc:
+            raise request_failed(exc, request, model) from exc
+
+    async def _asend_typed(
+        self, request: httpx.Request, model: str, *, stream: bool = False
+    ) -> httpx.Response:
+        try:
+            return await self._asend(request, stream=stream)
+        except httpx.RequestError as exc:
+            raise request_failed(exc, request, model) from exc
+
     def post(self, path: str, body: Mapping[str, Any], *, model: str) -> JSONResponse:
         """POST JSON and return the parsed 2xx body; raises a classified error otherwise."""
         request = self._request("POST", path, body)
-        try:
-            response = self.http_client.send(request, follow_redirects=False)
-        except httpx.TimeoutException as exc:
-            raise _timeout(exc, request, model) from exc
-        except httpx.RequestError as exc:
-            raise _broken(exc, request, model) from exc
-        return self._parse(response, model)
+        return self._parse(self._send(request, model), model)
 
     async def apost(self, path: str, body: Mapping[str, Any], *, model: str) -> JSONResponse:
         """Async twin of :meth:`post`."""
         if self._custom_async_client is None:
-            return await self._apost_prepared(path, _encode(body), model)
+            session = self._pools.current().session
+            if session is not None:
+                return await self._apost_direct(session, path, _encode(body), model)
         request = self._request("POST", path, body)
-        try:
-            response = await self._asend(request)
-        except httpx.TimeoutException as exc:
-            raise _timeout(exc, request, model) from exc
-        except httpx.RequestError as exc:
-            raise _broken(exc, request, model) from exc
-        return self._parse(response, model)
+        return self._parse(await self._asend_typed(request, model), model)
 
-    async def _apost_prepared(self, path: str, content: bytes, model: str) -> JSONResponse:
-        """:meth:`apost` on our own pool, with a head built once per path and no httpx
-        ``Request``/``Response`` unless the answer needs one (an error, an encoded body):
-        ~25 µs less per call before the request leaves, which is what many concurrent calls
-        wait on (bench: concurrency)."""
-        pool = self._async_pair()[1]
+    async def _apost_direct(
+        self, session: Any, path: str, content: bytes, model: str
+    ) -> JSONResponse:
+        """:meth:`apost` straight on the loop's aiohttp session (nothing to route, see
+        :mod:`~modelscope_inference.async_http`), with no httpx ``Request``/``Response``
+        unless the answer needs one (an error, an encoded body): ~100 µs less per call, which
+        is what many concurrent calls wait on (bench: concurrency)."""
+        url = str(self._url(path))
         try:
-            status, raw_headers, raw = await pool.send_prepared(
-                self._url(path), b"POST", self._head_prefix(path), content, self._timeout
+            answer = await async_http.post_bytes(
+                session, url, content, self._headers, self._aiohttp_timeout
             )
-        except httpx.TimeoutException as exc:
-            raise _timeout(exc, self._request_with("POST", path, content), model) from exc
         except httpx.RequestError as exc:
-            raise _broken(exc, self._request_with("POST", path, content), model) from exc
-        headers = _header_map(raw_headers)
-        if 200 <= status < 300 and "content-encoding" not in headers:
-            data = _json_object(raw)
+            raise request_failed(exc, self._request_with("POST", path, content), model) from exc
+        headers = _header_map(answer.raw_headers)
+        if 200 <= answer.status < 300 and "content-encoding" not in headers:
+            data = _json_object(answer.content)
             if data is not None:
                 quota = self.quota.record(model, headers)
-                return JSONResponse(data, headers, status, _request_id(headers, data), quota)
+                return JSONResponse(data, headers, answer.status, _request_id(headers, data), quota)
         # The rare answers: the full httpx Response (it decodes, and errors carry it).
         request = self._request_with("POST", path, content)
-        response = httpx.Response(status, headers=raw_headers, content=raw, request=request)
+        response = httpx.Response(
+            answer.status, headers=list(answer.raw_headers), content=answer.content, request=request
+        )
         return self._parse(response, model)
 
     def _parse(self, response: httpx.Response, model: str) -> JSONResponse:
@@ -507,13 +510,7 @@ class Transport:
     def stream(self, path: str, body: Mapping[str, Any], *, model: str) -> Iterator[EventStream]:
         """POST with ``stream: true`` and yield the open :class:`EventStream`; closes it after."""
         request = self._request("POST", path, body)
-        try:
-            # The user's own client may follow redirects; a redirect must not be followed here.
-            response = self.http_client.send(request, stream=True, follow_redirects=False)
-        except httpx.TimeoutException as exc:
-            raise _timeout(exc, request, model) from exc
-        except httpx.RequestError as exc:
-            raise _broken(exc, request, model) from exc
+        response = self._send(request, model, stream=True)
         try:
             if not response.is_success:
                 _read_error_body(response, model)
@@ -527,18 +524,13 @@ class Transport:
     ) -> AsyncIterator[EventStream]:
         """Async twin of :meth:`stream`."""
         request = self._request("POST", path, body)
-        try:
-            response = await self._asend(request, stream=True)
-        except httpx.TimeoutException as exc:
-            raise _timeout(exc, request, model) from exc
-        except httpx.RequestError as exc:
-            raise _broken(exc, request, model) from exc
+        response = await self._asend_typed(request, model, stream=True)
         try:
             if not response.is_success:
                 try:
                     await response.aread()
                 except httpx.RequestError as exc:
-                    raise _broken(exc, request, model) from exc
+                    raise request_failed(exc, request, model) from exc
             yield EventStream(response, model, self._accept(response, model))
         finally:
             await response.aclose()
@@ -546,26 +538,14 @@ class Transport:
     def get(self, path: str, *, model: str = "") -> JSONResponse:
         """GET JSON (e.g. ``/models``, which needs no token but accepts one)."""
         request = self._request("GET", path, None)
-        try:
-            response = self.http_client.send(request, follow_redirects=False)
-        except httpx.TimeoutException as exc:
-            raise _timeout(exc, request, model) from exc
-        except httpx.RequestError as exc:
-            raise _broken(exc, request, model) from exc
-        return self._parse(response, model)
-
-    def close(self) -> None:
-        """Close the clients this transport created (not the user's own)."""
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        return self._parse(self._send(request, model), model)
 
 
 def _read_error_body(response: httpx.Response, model: str) -> None:
     try:
         response.read()
     except httpx.RequestError as exc:
-        raise _broken(exc, response.request, model) from exc
+        raise request_failed(exc, response.request, model) from exc
 
 
 def _json_object(content: bytes) -> dict[str, Any] | None:
@@ -581,13 +561,13 @@ def _encode(body: Mapping[str, Any]) -> bytes:
     return json.dumps(body, ensure_ascii=False).encode()
 
 
-def _header_map(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
+def _header_map(raw: tuple[tuple[bytes, bytes], ...]) -> dict[str, str]:
     """Raw response headers by lower-case name, each value UTF-8 or else Latin-1, repeats
     joined by ", " as ``httpx.Headers`` joins them; a plain dict, because ``httpx.Headers``
     lookups cost ~1.5 µs each and every answer is looked up for six (bench: concurrency).
 
     Example:
-        >>> _header_map([(b"X-Request-Id", b"r1"), (b"Via", b"a"), (b"via", b"b")])
+        >>> _header_map(((b"X-Request-Id", b"r1"), (b"Via", b"a"), (b"via", b"b")))
         {'x-request-id': 'r1', 'via': 'a, b'}
     """
     headers: dict[str, str] = {}
@@ -632,6 +612,7 @@ def get_transport(
         settings.base_url,
         settings.timeout,
         settings.default_headers,
+        settings.proxy,
     )
     with _transports_lock:
         transport = _transports.get(key)

@@ -135,8 +135,12 @@ def test_default_headers_and_custom_http_clients_are_used(chat: Chat, sim: Simul
         http_async_client=async_client,
     )
 
+    async def ainvoke_then_close() -> None:
+        async with async_client:
+            await llm.ainvoke("hi")
+
     llm.invoke("hi")
-    asyncio.run(llm.ainvoke("hi"))
+    asyncio.run(ainvoke_then_close())
 
     assert seen == ["/v1/chat/completions"] * 2
     assert all(r.headers.get("x-team") == "search" for r in sim.requests)

@@ -1,4 +1,4 @@
-"""Transport.apost on its own pool (the prepared-request lane) against a real local socket.
+"""Transport.apost on its own aiohttp session (the direct lane) against a real local socket.
 
 The unit tests in test_transport.py give the client its own httpx transport, which takes the
 plain httpx path; these check that the lane used by default answers the same way.
@@ -41,9 +41,12 @@ def http(status: bytes, body: bytes, extra: bytes = b"") -> bytes:
 async def transport_for() -> AsyncIterator[Callable[[Answer], Awaitable[Transport]]]:
     """A Transport on a fresh token whose server answers each request body with ``answer``."""
     servers: list[asyncio.Server] = []
+    writers: list[asyncio.StreamWriter] = []
+    transports: list[Transport] = []
 
     async def start(answer: Answer) -> Transport:
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            writers.append(writer)
             try:
                 while True:
                     head = await reader.readuntil(b"\r\n\r\n")
@@ -61,11 +64,17 @@ async def transport_for() -> AsyncIterator[Callable[[Answer], Awaitable[Transpor
         settings = Settings.resolve(
             api_key=f"ms-{uuid.uuid4()}", base_url=f"http://127.0.0.1:{port}/v1", timeout=0.5
         )
-        return Transport(settings)
+        transports.append(Transport(settings))
+        return transports[-1]
 
     yield start
+    for transport in transports:
+        await transport.aclose()
     for server in servers:
         server.close()
+    for writer in writers:
+        writer.close()
+    await asyncio.gather(*(writer.wait_closed() for writer in writers), return_exceptions=True)
 
 
 async def test_a_json_answer_is_parsed_with_its_quota_and_request_id(
