@@ -1,7 +1,9 @@
 """The suite: every case, its server, its sizes, and how it is measured.
 
 A case returns a :class:`CaseResult`: one row per variant with the median of its samples and
-the ratio of that median to the baseline's (the raw ``openai`` SDK unless said otherwise).
+the ratio of that median to the baseline's (the raw ``openai`` SDK unless said otherwise);
+the async-concurrency cases also give each row's ratio to a raw aiohttp client measured in
+the same run (``over_floor``).
 Timing cases interleave their variants (see :mod:`bench.timing`); the quota, import, memory
 and simulator cases measure other things, in the same shape.
 
@@ -26,7 +28,7 @@ from typing import Any
 
 from bench import clients, ops
 from bench.servers import REPO_ROOT, InstantServer
-from bench.timing import Variant, interleave, median
+from bench.timing import Variant, close_loop, interleave, median
 
 BASELINE = "openai"
 IMPORTS = (
@@ -90,22 +92,27 @@ class Context:
 @dataclass
 class CaseResult:
     """The rows of one case: per variant, ``median`` (in ``unit``), ``ratio`` to the baseline,
-    the raw ``samples`` and any ``extra`` facts."""
+    the raw ``samples`` and any ``extra`` facts; ``over_floor`` too when the case names a
+    ``floor`` row."""
 
     unit: str
     params: dict[str, Any]
     rows: dict[str, dict[str, Any]] = field(default_factory=dict)
     baseline: str = BASELINE
+    floor: str = ""
 
     def add(self, name: str, samples: list[float], **extra: Any) -> None:
         """Record one variant's samples (already in ``unit``)."""
         self.rows[name] = {"median": median(samples), "samples": samples, **extra}
 
     def finish(self) -> CaseResult:
-        """Fill in each row's ratio to the baseline."""
+        """Fill in each row's ratio to the baseline (and to the floor, if any)."""
         base = self.rows.get(self.baseline, {}).get("median")
+        floor = self.rows.get(self.floor, {}).get("median") if self.floor else None
         for row in self.rows.values():
             row["ratio"] = row["median"] / base if base else None
+            if floor:
+                row["over_floor"] = row["median"] / floor
         return self
 
 
@@ -129,6 +136,8 @@ def timed(
     *,
     inner: int = 1,
     rounds: int | None = None,
+    baseline: str = BASELINE,
+    floor: str = "",
     **params: Any,
 ) -> CaseResult:
     """Interleave ``variants``; report milliseconds per call."""
@@ -137,10 +146,8 @@ def timed(
         samples = interleave(variants, rounds=rounds or ctx.config.rounds, inner=inner, loop=loop)
     finally:
         if loop is not None:
-            # as asyncio.run does: async generators the GC finalized get their aclose() run
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
-    result = CaseResult(unit="ms", params=params)
+            close_loop(loop, variants)  # sessions closed in their loop, then as asyncio.run
+    result = CaseResult(unit="ms", params=params, baseline=baseline, floor=floor)
     for variant in variants:
         result.add(variant.name, [s * 1000 for s in samples[variant.name]], **variant.extra)
     return result.finish()
@@ -245,30 +252,69 @@ def embeddings(ctx: Context) -> CaseResult:
 # --- concurrency ----------------------------------------------------------------------------
 
 
+OURS_AT_CORE_POOL = ("core ChatClient", "ChatModelScope", "ModelScopeLLM", ops.AIOHTTP_FLOOR)
+
+
 def pool_size(name: str) -> int:
-    """The connection pool each contender's defaults give it."""
+    """The connection pool each contender's defaults give it (the floor gets ours)."""
     import openai._constants
 
     from modelscope_inference.transport import MAX_CONNECTIONS
 
-    if name in ("ChatModelScope", "ModelScopeLLM"):
+    if name in OURS_AT_CORE_POOL:
         return MAX_CONNECTIONS
     limit = openai._constants.DEFAULT_CONNECTION_LIMITS.max_connections
     return int(limit) if limit else 1000
 
 
-def concurrency(ctx: Context) -> CaseResult:
-    """``concurrent`` ``ainvoke`` at once against a server that takes ``latency_ms`` each."""
-    config = ctx.config
-    variants = ops.ainvoke_variants(_url(ctx, ms=config.latency_ms), config.concurrent)
+def _add_ideal(variants: list[Variant], config: Config, pool: Callable[[str], int]) -> None:
     for variant in variants:
-        pool = pool_size(variant.name)
-        ideal = math.ceil(config.concurrent / pool) * config.latency_ms
-        variant.extra.update(pool=pool, ideal_ms=ideal)
-    result = timed(variants, ctx, calls=config.concurrent, latency_ms=config.latency_ms)
+        size = pool(variant.name)
+        ideal = math.ceil(config.concurrent / size) * config.latency_ms
+        variant.extra.update(pool=size, ideal_ms=ideal)
+
+
+def _over_ideal(result: CaseResult) -> CaseResult:
     for row in result.rows.values():
         row["over_ideal"] = row["median"] / row["ideal_ms"]
     return result
+
+
+def concurrency(ctx: Context) -> CaseResult:
+    """``concurrent`` ``ainvoke`` at once against a server that takes ``latency_ms`` each,
+    with each row's ratio to a raw aiohttp client (``aiohttp floor``) of the same run."""
+    config = ctx.config
+    variants = ops.ainvoke_variants(_url(ctx, ms=config.latency_ms), config.concurrent)
+    _add_ideal(variants, config, pool_size)
+    result = timed(
+        variants,
+        ctx,
+        floor=ops.AIOHTTP_FLOOR,
+        calls=config.concurrent,
+        latency_ms=config.latency_ms,
+    )
+    return _over_ideal(result)
+
+
+def async_transports(ctx: Context) -> CaseResult:
+    """The async transport candidates side by side under the concurrency case's load
+    (``concurrent`` POSTs at once, ``latency_ms`` each, pool as ours), as ratios to raw
+    aiohttp. httpx's default transport runs one round in three: it is ~10× slower."""
+    from modelscope_inference.transport import MAX_CONNECTIONS
+
+    config = ctx.config
+    variants = ops.transport_variants(_url(ctx, ms=config.latency_ms), config.concurrent)
+    _add_ideal(variants, config, lambda _: MAX_CONNECTIONS)
+    result = timed(
+        variants,
+        ctx,
+        baseline="",  # no openai row: the floor is the reference
+        floor=ops.AIOHTTP_FLOOR,
+        calls=config.concurrent,
+        latency_ms=config.latency_ms,
+        pool=MAX_CONNECTIONS,
+    )
+    return _over_ideal(result)
 
 
 # --- imports --------------------------------------------------------------------------------
@@ -421,6 +467,7 @@ CASES: tuple[Case, ...] = (
     Case("tools_streamed", "tool call, streamed", tools_streamed),
     Case("embeddings", "embed texts in batches", embeddings),
     Case("concurrency", "concurrent ainvoke with server latency", concurrency),
+    Case("async_transports", "async transport candidates, concurrent POSTs", async_transports),
     Case("imports", "import time, fresh process", import_times),
     Case("quota_exhausted", "spent daily quota (429, remaining 0)", quota_case("exhausted"), True),
     Case("quota_transient", "transient 429, Retry-After: 1", quota_case("transient"), True),

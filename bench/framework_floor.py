@@ -27,6 +27,7 @@ from typing import Any
 
 from bench import clients
 from bench.servers import MODEL, InstantServer
+from bench.timing import close_loop
 
 CALLS = 200
 LATENCY_S = 0.05
@@ -66,9 +67,10 @@ def measure(rounds: int = 9) -> dict[str, float]:
     try:
         with InstantServer() as server:
             url = server.url(tag=InstantServer.new_tag("floor"))
-            core = ModelScopeClient.create(api_key=clients.TOKEN, base_url=url).chat
+            client = ModelScopeClient.create(api_key=clients.TOKEN, base_url=url)
             request = ChatRequest(model=MODEL, messages=clients.MESSAGES)
-            result = loop.run_until_complete(core.acomplete(request))
+            result = loop.run_until_complete(client.chat.acomplete(request))
+            loop.run_until_complete(client.aclose())  # the one real call's pool, in its loop
             ChatClient.acomplete = _ideal_client(result, MAX_CONNECTIONS)  # type: ignore[method-assign]
             chat, llm = clients.chat_modelscope(url), clients.modelscope_llm(url)
             messages = clients.li_messages()
@@ -84,7 +86,7 @@ def measure(rounds: int = 9) -> dict[str, float]:
                     samples[name].append(_wall_ms(loop, one))
     finally:
         ChatClient.acomplete = original  # type: ignore[method-assign]
-        loop.close()
+        close_loop(loop)
     ideal = math.ceil(CALLS / MAX_CONNECTIONS) * LATENCY_S * 1000
     return {"ideal_ms": ideal, **{name: statistics.median(v) for name, v in samples.items()}}
 

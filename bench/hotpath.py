@@ -2,9 +2,11 @@
 
 ``python -m bench.hotpath OP [--client NAME] [--calls N] [--chunks N] [--sort tottime]``
 
-``OP`` is ``invoke``, ``stream``, ``astream``, ``tools``, ``tool_stream`` or ``ainvoke`` (200
-concurrent at 50 ms); ``NAME`` is a variant name from :mod:`bench.ops` (default
-``ChatModelScope``). Prints the top functions, so a regression in the core shows up by name.
+``OP`` is ``invoke``, ``stream``, ``astream``, ``tools``, ``tool_stream``, ``ainvoke`` (200
+concurrent at 50 ms) or ``apost`` (the async transport candidates, 200 concurrent POSTs at
+50 ms); ``NAME`` is a variant name from :mod:`bench.ops` (default ``ChatModelScope``; for
+``apost`` e.g. ``"core Transport.apost"``). Prints the top functions, so a regression in the
+core shows up by name.
 
 Example:
     $ python -m bench.hotpath stream --client ModelScopeLLM --chunks 2000
@@ -20,7 +22,7 @@ from collections.abc import Callable
 
 from bench import ops
 from bench.servers import InstantServer
-from bench.timing import Variant, time_once
+from bench.timing import Variant, close_loop, time_once
 
 BUILDERS: dict[str, Callable[[InstantServer, int], list[Variant]]] = {
     "invoke": lambda server, _: ops.invoke_variants(server.url()),
@@ -29,6 +31,7 @@ BUILDERS: dict[str, Callable[[InstantServer, int], list[Variant]]] = {
     "tools": lambda server, _: ops.tool_variants(server.url(kind="tools")),
     "tool_stream": lambda server, n: ops.tool_stream_variants(server.url(kind="tools", n=n)),
     "ainvoke": lambda server, _: ops.ainvoke_variants(server.url(ms=50), 200),
+    "apost": lambda server, _: ops.transport_variants(server.url(ms=50), 200),
 }
 
 
@@ -38,13 +41,15 @@ def profile(op: str, client: str, calls: int, chunks: int, sort: str, top: int) 
         variants = {v.name: v for v in BUILDERS[op](server, chunks)}
         variant = variants[client]
         loop = asyncio.new_event_loop() if variant.aio else None
-        time_once(variant, 1, loop)
-        profiler = cProfile.Profile()
-        profiler.enable()
-        seconds = time_once(variant, calls, loop)
-        profiler.disable()
-        if loop is not None:
-            loop.close()
+        try:
+            time_once(variant, 1, loop)
+            profiler = cProfile.Profile()
+            profiler.enable()
+            seconds = time_once(variant, calls, loop)
+            profiler.disable()
+        finally:
+            if loop is not None:
+                close_loop(loop, list(variants.values()))
     print(f"{client} {op}: {seconds * 1000:.3f} ms per call (under the profiler)")
     pstats.Stats(profiler).strip_dirs().sort_stats(sort).print_stats(top)
 

@@ -9,16 +9,19 @@ Example:
     >>> variants = invoke_variants(server.url())
     >>> [v.name for v in variants]
     ['openai', 'httpx floor', 'core ChatClient', 'ChatModelScope', 'ChatOpenAI', ...]
+
+Async clients that bind to an event loop (aiohttp sessions) are built on first use inside the
+loop that runs the case (:class:`InLoop`) and closed there by the variant's ``aclose``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import httpx
 import openai
@@ -32,6 +35,8 @@ CHAT_BODY: dict[str, Any] = {"model": MODEL, "messages": clients.MESSAGES}
 _USAGE = {"include_usage": True}
 
 Op = Callable[[Any], Any]
+T = TypeVar("T")
+AIOHTTP_FLOOR = "aiohttp floor"
 
 
 def build(name: str, factory: Callable[[], Any]) -> Any | None:
@@ -74,7 +79,12 @@ class Contenders:
             ("ModelScopeLLM", li, self.li),
             ("OpenAILike", li, self.li_peer),
         ]
-        return [Variant(name, partial(op, obj), aio) for name, op, obj in pairs if obj is not None]
+        variants = [
+            Variant(name, partial(op, obj), aio) for name, op, obj in pairs if obj is not None
+        ]
+        if aio:
+            variants[0].aclose = self.raw.close  # AsyncOpenAI: its pool, closed in its loop
+        return variants
 
     def bind_tools(self) -> Contenders:
         """A copy whose LangChain models have the benchmark tool bound."""
@@ -95,6 +105,15 @@ def _headers(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
 
 
+def _json_headers(token: str) -> dict[str, str]:
+    """The kind of headers the core sends (auth, JSON in and out, a user agent)."""
+    return {
+        **_headers(token),
+        "Accept": "application/json",
+        "User-Agent": "modelscope-inference-bench",
+    }
+
+
 def httpx_invoke(url: str, token: str = clients.TOKEN) -> Variant:
     """The floor: a raw POST plus ``json.loads``, no types, no validation."""
     client, body = httpx.Client(), json.dumps(CHAT_BODY).encode()
@@ -105,13 +124,18 @@ def httpx_invoke(url: str, token: str = clients.TOKEN) -> Variant:
     )
 
 
-def core_variant(url: str, token: str, op: Callable[[Any, Any], Any]) -> Variant:
-    """Our core alone (``ModelScopeClient.chat``), to tell its cost from an adapter's."""
+def core_variant(
+    url: str, token: str, op: Callable[[Any, Any], Any], *, aio: bool = False
+) -> Variant:
+    """Our core alone (``ModelScopeClient.chat``), to tell its cost from an adapter's; async
+    ones close the loop's pool in the loop (``ModelScopeClient.aclose``)."""
     from modelscope_inference import ChatRequest, ModelScopeClient
 
-    chat = ModelScopeClient.create(api_key=token, base_url=url).chat
-    request = ChatRequest(model=MODEL, messages=clients.MESSAGES)
-    return Variant("core ChatClient", lambda: op(chat, request))
+    client = ModelScopeClient.create(api_key=token, base_url=url)
+    chat, request = client.chat, ChatRequest(model=MODEL, messages=clients.MESSAGES)
+    return Variant(
+        "core ChatClient", lambda: op(chat, request), aio, aclose=client.aclose if aio else None
+    )
 
 
 def invoke_variants(url: str, token: str = clients.TOKEN) -> list[Variant]:
@@ -126,19 +150,185 @@ def invoke_variants(url: str, token: str = clients.TOKEN) -> list[Variant]:
     return [variants[0], httpx_invoke(url, token), core, *variants[1:]]
 
 
-def ainvoke_variants(url: str, count: int) -> list[Variant]:
-    """``count`` concurrent async chat calls per contender (one ``gather``)."""
+def _fan_out(one: Op, count: int) -> Op:
+    """``one`` called ``count`` times at once, in one ``gather``."""
+    return lambda c: asyncio.gather(*(one(c) for _ in range(count)))
+
+
+def ainvoke_variants(url: str, count: int, token: str = clients.TOKEN) -> list[Variant]:
+    """``count`` concurrent async chat calls per contender (one ``gather``), plus the raw
+    aiohttp floor and our core alone."""
     messages = clients.li_messages()
-
-    def fan_out(one: Op) -> Op:
-        return lambda c: asyncio.gather(*(one(c) for _ in range(count)))
-
-    return Contenders.on(url, aio=True).variants(
-        raw=fan_out(lambda c: c.chat.completions.create(**CHAT_BODY)),
-        lc=fan_out(lambda m: m.ainvoke("hi")),
-        li=fan_out(lambda m: m.achat(messages)),
+    variants = Contenders.on(url, token, aio=True).variants(
+        raw=_fan_out(lambda c: c.chat.completions.create(**CHAT_BODY), count),
+        lc=_fan_out(lambda m: m.ainvoke("hi"), count),
+        li=_fan_out(lambda m: m.achat(messages), count),
         aio=True,
     )
+
+    def acomplete_all(chat: Any, request: Any) -> Any:
+        return asyncio.gather(*(chat.acomplete(request) for _ in range(count)))
+
+    core = core_variant(url, token, acomplete_all, aio=True)
+    return [variants[0], aiohttp_floor(url, count, token), core, *variants[1:]]
+
+
+# --- async transports, side by side ---------------------------------------------------------
+
+
+class InLoop(Generic[T]):
+    """A client built on first use inside the running event loop (an aiohttp session binds to
+    its loop), and closed in that loop by :meth:`aclose`.
+
+    Example:
+        >>> session = InLoop(aiohttp.ClientSession, lambda s: s.close())
+        >>> Variant("x", lambda: use(session.get()), aio=True, aclose=session.aclose)
+    """
+
+    def __init__(self, build: Callable[[], T], close: Callable[[T], Awaitable[Any]]) -> None:
+        self._build, self._close = build, close
+        self._value: T | None = None
+
+    def get(self) -> T:
+        """The client, built now if this is the first use."""
+        if self._value is None:
+            self._value = self._build()
+        return self._value
+
+    async def aclose(self) -> None:
+        """Close the client, if it was built (idempotent)."""
+        value, self._value = self._value, None
+        if value is not None:
+            await self._close(value)
+
+
+def _pool() -> int:
+    """The pool every candidate gets: the core's own (``transport.MAX_CONNECTIONS``)."""
+    from modelscope_inference.transport import MAX_CONNECTIONS
+
+    return MAX_CONNECTIONS
+
+
+def _aiohttp_session() -> Any:
+    import aiohttp
+
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=_pool()))
+
+
+def _httpx_limits() -> httpx.Limits:
+    return httpx.Limits(max_connections=_pool(), max_keepalive_connections=_pool())
+
+
+def _chat_target(url: str, token: str) -> tuple[str, bytes, dict[str, str]]:
+    """The URL, JSON bytes and headers every raw contender posts (the core's kind of request)."""
+    return url + "/chat/completions", json.dumps(CHAT_BODY).encode(), _json_headers(token)
+
+
+def aiohttp_floor(url: str, count: int, token: str = clients.TOKEN) -> Variant:
+    """The floor: one ``aiohttp.ClientSession`` (pool as ours) posting the same bytes, each
+    answer read and ``json.loads``-ed, ``count`` at once in one ``gather``."""
+    target, body, headers = _chat_target(url, token)
+    session: InLoop[Any] = InLoop(_aiohttp_session, lambda s: s.close())
+
+    async def one(client: Any) -> Any:
+        async with client.post(target, data=body, headers=headers) as response:
+            if response.status != 200:
+                raise RuntimeError(f"HTTP {response.status}")
+            return json.loads(await response.read())
+
+    async def call() -> Any:
+        client = session.get()
+        return await asyncio.gather(*(one(client) for _ in range(count)))
+
+    return Variant(AIOHTTP_FLOOR, call, aio=True, aclose=session.aclose)
+
+
+def _httpx_fan_out(
+    name: str,
+    build: Callable[[], httpx.AsyncClient],
+    url: str,
+    count: int,
+    token: str,
+    *,
+    send: bool,
+) -> Variant:
+    """``count`` concurrent POSTs on an ``httpx.AsyncClient`` built in the loop: with
+    ``client.send(client.build_request(...))`` (as the core's stream path) or ``client.post``."""
+    target, body, headers = _chat_target(url, token)
+    holder: InLoop[httpx.AsyncClient] = InLoop(build, lambda c: c.aclose())
+
+    async def one(client: httpx.AsyncClient) -> Any:
+        if send:
+            request = client.build_request("POST", target, content=body, headers=headers)
+            response = await client.send(request)
+        else:
+            response = await client.post(target, content=body, headers=headers)
+        response.raise_for_status()
+        return json.loads(response.content)
+
+    async def call() -> Any:
+        client = holder.get()
+        return await asyncio.gather(*(one(client) for _ in range(count)))
+
+    return Variant(name, call, aio=True, aclose=holder.aclose)
+
+
+def _httpx_aiohttp_client() -> httpx.AsyncClient:
+    import httpx_aiohttp
+
+    return httpx_aiohttp.HttpxAiohttpClient(limits=_httpx_limits(), timeout=60)
+
+
+def _httpx_on_aiohttp_transport() -> httpx.AsyncClient:
+    """As the core's pool builds it: an aiohttp session under ``AiohttpTransport``."""
+    import httpx_aiohttp
+
+    transport = httpx_aiohttp.AiohttpTransport(client=_aiohttp_session())
+    return httpx.AsyncClient(transport=transport, timeout=60)
+
+
+def _httpx_default() -> httpx.AsyncClient:
+    return httpx.AsyncClient(limits=_httpx_limits(), timeout=60)
+
+
+def core_apost(url: str, count: int, token: str = clients.TOKEN) -> Variant:
+    """Our ``Transport.apost`` (the direct aiohttp lane when no proxy applies), parsed to a
+    dict, ``count`` at once."""
+    from modelscope_inference import ModelScopeClient
+
+    client = ModelScopeClient.create(api_key=token, base_url=url)
+    transport = client.transport
+
+    def call() -> Any:
+        posts = (transport.apost("/chat/completions", CHAT_BODY, model=MODEL) for _ in range(count))
+        return asyncio.gather(*posts)
+
+    return Variant("core Transport.apost", call, aio=True, aclose=client.aclose)
+
+
+def transport_variants(
+    url: str, count: int, token: str = clients.TOKEN, *, slow_every: int = 3
+) -> list[Variant]:
+    """The async transport candidates, each ``count`` concurrent POSTs parsed with
+    ``json.loads``, pool as ours: raw aiohttp (the floor), httpx on aiohttp three ways,
+    httpx's default transport (httpcore; run every ``slow_every``-th round, it is ~10× slower)
+    and our core's ``Transport.apost``."""
+    variants = [
+        aiohttp_floor(url, count, token),
+        _httpx_fan_out(
+            "HttpxAiohttpClient.send", _httpx_aiohttp_client, url, count, token, send=True
+        ),
+        _httpx_fan_out(
+            "HttpxAiohttpClient.post", _httpx_aiohttp_client, url, count, token, send=False
+        ),
+        _httpx_fan_out(
+            "httpx on AiohttpTransport", _httpx_on_aiohttp_transport, url, count, token, send=True
+        ),
+        _httpx_fan_out("httpx default", _httpx_default, url, count, token, send=True),
+        core_apost(url, count, token),
+    ]
+    variants[4].every = slow_every
+    return variants
 
 
 # --- streams --------------------------------------------------------------------------------

@@ -44,6 +44,8 @@ PACKAGES = (
     "modelscope-inference",
     "openai",
     "httpx",
+    "httpx-aiohttp",
+    "aiohttp",
     "langchain-core",
     "langchain-openai",
     "llama-index-core",
@@ -106,6 +108,7 @@ def run_case(case: Case, ctx: Context) -> dict[str, Any]:
             "title": case.title,
             "unit": result.unit,
             "baseline": result.baseline,
+            "floor": result.floor,
             "params": result.params,
             "rows": result.rows,
         }

@@ -319,7 +319,7 @@ class InstantServer:
         assert self._process.stdout is not None
         line = self._process.stdout.readline()
         if not line.startswith("LISTENING "):
-            self._process.kill()
+            self._stop()
             raise RuntimeError(f"the instant server did not start: {line!r}")
         self.port = int(line.split()[1])
         return self
@@ -330,10 +330,23 @@ class InstantServer:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._process is not None:
-            self._process.terminate()
-            self._process.wait(timeout=10)
-            self._process = None
+        self._stop()
+
+    def _stop(self) -> None:
+        """Stop the subprocess (killed if it does not exit on SIGTERM) and close its pipe."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        try:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        finally:
+            if process.stdout is not None:
+                process.stdout.close()
 
     @classmethod
     def new_tag(cls, prefix: str) -> str:

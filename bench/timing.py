@@ -32,12 +32,18 @@ class Variant:
     """One contender in a case: a name and a zero-argument call (sync, or async if ``aio``).
 
     ``extra`` collects per-variant facts that are not timings (request counts, pool size).
+    ``aclose`` closes what the variant opened, inside the loop that ran it (an aiohttp
+    session belongs to its loop; see :func:`close_loop`). ``every`` runs the variant only
+    in every ``every``-th round (round 0, ``every``, …): for a contender ten times slower than
+    the rest, so it does not make the case ten times longer.
     """
 
     name: str
     call: SyncCall | AsyncCall
     aio: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    aclose: AsyncCall | None = None
+    every: int = 1
 
 
 def median(values: Sequence[float]) -> float:
@@ -82,7 +88,20 @@ def interleave(
         for _ in range(warmup):
             time_once(variant, 1, loop)
     samples: dict[str, list[float]] = {v.name: [] for v in variants}
-    for _ in range(rounds):
+    for round_index in range(rounds):
         for variant in variants:
-            samples[variant.name].append(time_once(variant, inner, loop))
+            if round_index % variant.every == 0:
+                samples[variant.name].append(time_once(variant, inner, loop))
     return samples
+
+
+def close_loop(loop: asyncio.AbstractEventLoop, variants: Sequence[Variant] = ()) -> None:
+    """Close each variant's resources inside ``loop``, then the loop as ``asyncio.run`` does:
+    async generators finalized (the core closes its per-loop pool there), then closed."""
+    try:
+        for variant in variants:
+            if variant.aclose is not None:
+                loop.run_until_complete(variant.aclose())
+        loop.run_until_complete(loop.shutdown_asyncgens())
+    finally:
+        loop.close()

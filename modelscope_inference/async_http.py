@@ -17,8 +17,11 @@ What this module decides, and why:
   ``SSL_CERT_DIR``, else certifi) serves the sync client and every loop's pool alike.
 - **Stale keep-alive connections**: aiohttp resends idempotent requests whose reused
   connection turns out closed, but not POSTs. A server that closed an idle connection never saw
-  the request, so :func:`post_bytes` and :func:`send` resend once when the server closed the
-  connection before a single byte of the answer (``aiohttp.ServerDisconnectedError``).
+  the request, so :func:`post_bytes` and :func:`send` resend once when the connection was found
+  closed while the request was written (aiohttp's "Cannot write to closing transport": the body
+  never left) or the server closed it before a single byte of the answer
+  (``aiohttp.ServerDisconnectedError``). A reset after the request was sent is not resent: the
+  server may have acted on it (RFC 9112 §9.3.1.1).
 - **Lifecycles**: an aiohttp session belongs to one loop. :class:`LoopPools` keeps one pool per
   running loop and closes it when the loop shuts down its async generators (``asyncio.run``,
   ``asyncio.Runner`` and pytest-asyncio all do), so a script that calls ``asyncio.run`` many
@@ -258,12 +261,19 @@ def _finish_without_loop(generator: AsyncGenerator[None, None]) -> None:
 
 
 def disconnected_before_answer(exc: BaseException) -> bool:
-    """True for aiohttp's "server closed the connection before answering", raised as is or
-    under the httpx error ``httpx-aiohttp`` maps it to."""
+    """True when the server cannot have acted on the request: the connection was found closed
+    while the request was written, or closed before a byte of the answer. ``exc`` is aiohttp's
+    error, or the httpx error ``httpx-aiohttp`` maps it to."""
     import aiohttp
 
     cause = exc if isinstance(exc, aiohttp.ClientError) else exc.__cause__
-    return isinstance(cause, aiohttp.ServerDisconnectedError)
+    if isinstance(cause, aiohttp.ServerDisconnectedError):
+        return True
+    # reference: aiohttp ClientRequest.write_bytes wraps the writer's own
+    # ClientConnectionResetError ("Cannot write to closing transport") in a ClientOSError
+    return isinstance(cause, aiohttp.ClientOSError) and isinstance(
+        cause.__cause__, aiohttp.ClientConnectionResetError
+    )
 
 
 def is_timeout(exc: BaseException) -> bool:
@@ -297,15 +307,17 @@ async def post_bytes(
     headers: Mapping[str, str],
     timeout: aiohttp.ClientTimeout,
 ) -> RawAnswer:
-    """POST ``content`` on the aiohttp session and read the whole answer; a connection the
-    server closed before answering is resent once (module docstring). Failures are raised as
+    """POST ``content`` on the aiohttp session and read the whole answer; a request the server
+    cannot have seen (a stale connection) is resent once (module docstring). Failures are raised as
     httpx errors (``httpx.TimeoutException`` or ``httpx.NetworkError``) caused by aiohttp's."""
     import aiohttp
 
     try:
         try:
             return await _post_once(session, url, content, headers, timeout)
-        except aiohttp.ServerDisconnectedError:
+        except aiohttp.ClientError as exc:
+            if not disconnected_before_answer(exc):
+                raise
             return await _post_once(session, url, content, headers, timeout)
     except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
         raise _as_httpx_error(exc) from exc
@@ -335,8 +347,8 @@ async def _post_once(
 async def send(
     client: httpx.AsyncClient, request: httpx.Request, *, stream: bool
 ) -> httpx.Response:
-    """``client.send`` without redirects; resent once if the server closed the connection
-    before answering (module docstring)."""
+    """``client.send`` without redirects; resent once if the server cannot have seen it (a
+    stale connection, module docstring)."""
     try:
         return await client.send(request, stream=stream, follow_redirects=False)
     except httpx.TransportError as exc:

@@ -55,6 +55,9 @@ class Simulator:
         host: str = "127.0.0.1",
         port: int = 0,
         max_recorded: int | None = 10_000,
+        ssl_certfile: str | None = None,
+        ssl_keyfile: str | None = None,
+        timeout_keep_alive: int = 5,
     ) -> None:
         self._state = SimulatorState(
             token=token,
@@ -68,6 +71,10 @@ class Simulator:
         )
         self._host = host
         self._port = port
+        # uvicorn's own TLS and keep-alive (https base URL; idle connections closed after
+        # timeout_keep_alive seconds), for testing clients against them.
+        self._ssl_certfile, self._ssl_keyfile = ssl_certfile, ssl_keyfile
+        self._timeout_keep_alive = timeout_keep_alive
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._socket: socket.socket | None = None
@@ -91,6 +98,9 @@ class Simulator:
             log_config=None,  # leave the host application's logging configuration alone
             lifespan="off",
             timeout_graceful_shutdown=1,
+            timeout_keep_alive=self._timeout_keep_alive,
+            ssl_certfile=self._ssl_certfile,
+            ssl_keyfile=self._ssl_keyfile,
         )
         install_log_filter()
         server = uvicorn.Server(config)
@@ -149,8 +159,9 @@ class Simulator:
 
     @property
     def url(self) -> str:
-        """The server root, e.g. `http://127.0.0.1:51234`."""
-        return f"http://{self._host}:{self.port}"
+        """The server root, e.g. `http://127.0.0.1:51234` (`https://` when serving TLS)."""
+        scheme = "https" if self._ssl_certfile else "http"
+        return f"{scheme}://{self._host}:{self.port}"
 
     @property
     def base_url(self) -> str:

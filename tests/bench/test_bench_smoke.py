@@ -1,12 +1,18 @@
 """The benchmark suite still runs end to end (``--quick``), so it cannot rot.
 
 Speed is not asserted here: only that every case completes and reports positive numbers.
+The quick run takes ~1 min on an idle 2-core machine and several on a busy one, so its tests
+get a generous pytest timeout, the subprocess a slightly shorter one, and the subprocess (with
+the servers it starts) is killed as a process group whatever happens.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -17,14 +23,40 @@ import pytest
 from bench.cases import CASE_IDS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+PYTEST_TIMEOUT = 900  # seconds; the first test also runs the module fixture's quick run
+RUN_TIMEOUT = PYTEST_TIMEOUT - 60  # our own bound, so the group is killed before pytest's
+
+pytestmark = pytest.mark.timeout(PYTEST_TIMEOUT)
+
+
+def _kill_group(process: subprocess.Popen[str]) -> None:
+    """SIGKILL the run and everything it started (its session's process group)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
 
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     path = tmp_path_factory.mktemp("bench") / "run.json"
     command = [sys.executable, "-m", "bench.run", "--quick", "--rounds", "2", "--json", str(path)]
-    completed = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=110)
-    assert completed.returncode == 0, completed.stderr[-3000:]
+    process = subprocess.Popen(
+        command,
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group: the servers it starts die with it
+    )
+    try:
+        _, stderr = process.communicate(timeout=RUN_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        _kill_group(process)
+        _, stderr = process.communicate()
+        pytest.fail(f"bench.run --quick took over {RUN_TIMEOUT} s:\n{stderr[-3000:]}")
+    finally:
+        _kill_group(process)  # a server left behind by a run that crashed, or a timeout
+    assert process.returncode == 0, stderr[-3000:]
     data: dict[str, Any] = json.loads(path.read_text())
     return data
 
