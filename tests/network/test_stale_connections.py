@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -18,7 +20,7 @@ from .calls import FORMS, CallForm
 
 CALLS = 20
 AWAY_SECONDS = 1.5  # longer than the server's keep-alive timeout; not a measurement
-pytestmark = pytest.mark.timeout(CALLS * AWAY_SECONDS + 120)
+pytestmark = pytest.mark.timeout(CALLS * AWAY_SECONDS + 240)
 
 ONE_CALL_FORMS = [f for f in FORMS if f.name.endswith(("invoke", "achat", "-chat"))]
 
@@ -27,6 +29,12 @@ ONE_CALL_FORMS = [f for f in FORMS if f.name.endswith(("invoke", "achat", "-chat
 def closing_simulator() -> Iterator[Simulator]:
     with Simulator(timeout_keep_alive=1) as sim:
         yield sim
+
+
+@dataclass
+class Outcome:
+    failures: list[BaseException]
+    run_header: str
 
 
 def _failures_sync(form: CallForm, model: Any) -> list[BaseException]:
@@ -59,16 +67,34 @@ def _failures_async(form: CallForm, model: Any) -> list[BaseException]:
     return asyncio.run(main())
 
 
+def _run_form(form: CallForm, sim: Simulator) -> Outcome:
+    model = form.model(sim)  # max_retries=0: a failure would surface
+    try:
+        failures = _failures_async(form, model) if form.is_async else _failures_sync(form, model)
+    finally:
+        model.close()
+    return Outcome(failures, model.default_headers["X-Test-Run"])
+
+
+@pytest.fixture(scope="module")
+def outcomes(closing_simulator: Simulator) -> dict[str, Outcome]:
+    """Every form at once, each in a thread of its own with its own model and connections
+    (the waits are idle time, so running them side by side changes nothing they test)."""
+    with ThreadPoolExecutor(max_workers=len(ONE_CALL_FORMS)) as pool:
+        futures = {f.name: pool.submit(_run_form, f, closing_simulator) for f in ONE_CALL_FORMS}
+        return {name: future.result() for name, future in futures.items()}
+
+
 @pytest.mark.parametrize("form", ONE_CALL_FORMS, ids=str)
 def test_connections_the_server_closed_while_idle_never_fail_a_call(
-    form: CallForm, closing_simulator: Simulator
+    form: CallForm, outcomes: dict[str, Outcome], closing_simulator: Simulator
 ) -> None:
-    model = form.model(closing_simulator)  # max_retries=0: a failure would surface
-    closing_simulator.reset()
+    outcome = outcomes[form.name]
 
-    failures = _failures_async(form, model) if form.is_async else _failures_sync(form, model)
-    model.close()
-
-    assert failures == []
-    chat_requests = [r for r in closing_simulator.requests if r.path.endswith("/completions")]
+    assert outcome.failures == []
+    chat_requests = [
+        r
+        for r in closing_simulator.requests
+        if r.path.endswith("/completions") and r.headers.get("x-test-run") == outcome.run_header
+    ]
     assert len(chat_requests) == CALLS  # each call reached the server exactly once
