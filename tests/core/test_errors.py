@@ -175,9 +175,9 @@ def test_429_with_model_remaining_zero_is_model_quota_exhaustion(make_client: An
             "modelscope-ratelimit-requests-remaining": "12",
             "modelscope-ratelimit-model-requests-remaining": "3",
         },
-        {},
+        {"modelscope-ratelimit-requests-remaining": "12"},
     ],
-    ids=["remaining-above-zero", "no-quota-headers"],
+    ids=["remaining-above-zero", "account-remaining-only"],
 )
 def test_429_without_a_spent_count_is_transient_rate_limit(
     make_client: Any, headers: dict[str, str]
@@ -323,7 +323,8 @@ def test_request_id_is_found_at_top_level_or_inside_the_error_object() -> None:
 
 def test_classify_error_uses_the_given_quota_scope_only_for_its_decision() -> None:
     request = httpx.Request("POST", "https://api-inference.modelscope.cn/v1/chat/completions")
-    response = httpx.Response(429, json=LIMIT_BODY, request=request)
+    calls_left = {"modelscope-ratelimit-requests-remaining": "12"}
+    response = httpx.Response(429, json=LIMIT_BODY, headers=calls_left, request=request)
 
     transient = classify_error(response, model=MODEL)
     spent = classify_error(response, model=MODEL, quota_scope="model")
