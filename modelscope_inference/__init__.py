@@ -23,6 +23,7 @@ from modelscope_inference.settings import DEFAULT_BASE_URL, INTERNATIONAL_BASE_U
 if TYPE_CHECKING:
     from modelscope_inference.errors import (
         AccountBindingError,
+        AmbiguousRateLimitError,
         APIConnectionError,
         APIStatusError,
         APITimeoutError,
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
         ConfigurationError,
         InvalidResponseError,
         ModelNotSupportedError,
+        ModelRetiredError,
         ModelScopeError,
         QuotaExhaustedError,
         RateLimitError,
@@ -47,6 +49,7 @@ __all__ = [
     "APIStatusError",
     "APITimeoutError",
     "AccountBindingError",
+    "AmbiguousRateLimitError",
     "AuthenticationError",
     "BadRequestError",
     "ChatDelta",
@@ -56,6 +59,7 @@ __all__ = [
     "InvalidResponseError",
     "ModelInfo",
     "ModelNotSupportedError",
+    "ModelRetiredError",
     "ModelScopeClient",
     "ModelScopeError",
     "QuotaExhaustedError",

@@ -523,12 +523,19 @@ def _candidates(request: ChatRequest) -> list[str]:
     return seen
 
 
-def _should_fall_back(exc: errors.QuotaExhaustedError, model: str, remaining: list[str]) -> bool:
-    if exc.scope != "model" or not remaining:
+def _should_fall_back(exc: errors.APIStatusError, model: str, remaining: list[str]) -> bool:
+    """Move on when this model cannot answer but another may: its own quota is spent, or it is
+    not served or retired (reference: modelscope-api.md §8.1: 400 "has no provider supported",
+    429 insufficient_balance_error, 404)."""
+    if not remaining:
         return False
-    logger.warning(
-        "ModelScope model quota exhausted for %s; falling back to %s", model, remaining[0]
-    )
+    if isinstance(exc, caught.QuotaExhaustedError):
+        if exc.scope != "model":
+            return False
+        reason = "model quota exhausted"
+    else:
+        reason = "model not served or retired"
+    logger.warning("ModelScope %s for %s; falling back to %s", reason, model, remaining[0])
     return True
 
 
@@ -559,7 +566,7 @@ class ChatClient:
         for position, model in enumerate(candidates):
             try:
                 return self._complete_model(request, model)
-            except caught.QuotaExhaustedError as exc:
+            except (caught.QuotaExhaustedError, caught.ModelNotSupportedError) as exc:
                 if not _should_fall_back(exc, model, candidates[position + 1 :]):
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
@@ -570,7 +577,7 @@ class ChatClient:
         for position, model in enumerate(candidates):
             try:
                 return await self._acomplete_model(request, model)
-            except caught.QuotaExhaustedError as exc:
+            except (caught.QuotaExhaustedError, caught.ModelNotSupportedError) as exc:
                 if not _should_fall_back(exc, model, candidates[position + 1 :]):
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
@@ -632,7 +639,7 @@ class ChatClient:
             try:
                 yield from self._stream_model(request, model)
                 return
-            except caught.QuotaExhaustedError as exc:
+            except (caught.QuotaExhaustedError, caught.ModelNotSupportedError) as exc:
                 if not _should_fall_back(exc, model, candidates[position + 1 :]):
                     raise
 
@@ -644,7 +651,7 @@ class ChatClient:
                 async for delta in self._astream_model(request, model):
                     yield delta
                 return
-            except caught.QuotaExhaustedError as exc:
+            except (caught.QuotaExhaustedError, caught.ModelNotSupportedError) as exc:
                 if not _should_fall_back(exc, model, candidates[position + 1 :]):
                     raise
 
@@ -675,23 +682,25 @@ class ChatClient:
     def _open_stream(
         self, plan: CallPlan, stack: ExitStack
     ) -> tuple[EventStream, StreamState, list[ChatDelta], Iterator[Any]]:
-        """Open the stream and read up to the first output, retrying failures until then."""
-        for attempt in self.policy.retrying():
-            with attempt:
-                inner = ExitStack()
-                try:
-                    events = inner.enter_context(
-                        self.transport.stream(CHAT_PATH, plan.body, model=plan.model)
-                    )
-                    state = StreamState(plan.model, plan.warnings)
-                    iterator = iter(events)
-                    first = _read_until_output(iterator, state)
-                except BaseException:
-                    inner.close()
-                    raise
-                stack.push(inner)
-                return events, state, first, iterator
-        raise AssertionError("unreachable")  # pragma: no cover
+        """Open the stream and read up to the first output, retrying failures until then
+        (through :meth:`RetryPolicy.call`, so the header-less 429 rule applies to streams too)."""
+
+        def open_once() -> tuple[EventStream, StreamState, list[ChatDelta], Iterator[Any]]:
+            inner = ExitStack()
+            try:
+                events = inner.enter_context(
+                    self.transport.stream(CHAT_PATH, plan.body, model=plan.model)
+                )
+                state = StreamState(plan.model, plan.warnings)
+                iterator = iter(events)
+                first = _read_until_output(iterator, state)
+            except BaseException:
+                inner.close()
+                raise
+            stack.push(inner)
+            return events, state, first, iterator
+
+        return self.policy.call(open_once)
 
     async def _astream_model(self, request: ChatRequest, model: str) -> AsyncIterator[ChatDelta]:
         self._check_preflight(model)
@@ -722,23 +731,25 @@ class ChatClient:
     async def _aopen_stream(
         self, plan: CallPlan, stack: AsyncExitStack
     ) -> tuple[EventStream, StreamState, list[ChatDelta], AsyncIterator[Any]]:
-        async for attempt in self.policy.async_retrying():
-            with attempt:
-                inner = AsyncExitStack()
-                try:
-                    events = await inner.enter_async_context(
-                        self.transport.astream(CHAT_PATH, plan.body, model=plan.model)
-                    )
-                    state = StreamState(plan.model, plan.warnings)
-                    iterator = events.__aiter__()
-                    inner.push_async_callback(iterator.aclose)  # closed, not left to the GC
-                    first = await _aread_until_output(iterator, state)
-                except BaseException:
-                    await inner.aclose()
-                    raise
-                stack.push_async_exit(inner)
-                return events, state, first, iterator
-        raise AssertionError("unreachable")  # pragma: no cover
+        async def open_once() -> tuple[
+            EventStream, StreamState, list[ChatDelta], AsyncIterator[Any]
+        ]:
+            inner = AsyncExitStack()
+            try:
+                events = await inner.enter_async_context(
+                    self.transport.astream(CHAT_PATH, plan.body, model=plan.model)
+                )
+                state = StreamState(plan.model, plan.warnings)
+                iterator = events.__aiter__()
+                inner.push_async_callback(iterator.aclose)  # closed, not left to the GC
+                first = await _aread_until_output(iterator, state)
+            except BaseException:
+                await inner.aclose()
+                raise
+            stack.push_async_exit(inner)
+            return events, state, first, iterator
+
+        return await self.policy.acall(open_once)
 
 
 def _read_until_output(events: Iterator[Any], state: StreamState) -> list[ChatDelta]:

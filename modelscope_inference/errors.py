@@ -12,7 +12,9 @@ which keeps ``import langchain_modelscope`` fast. Catch what you mean::
     │   │   └── AccountBindingError     401/403: the account is not bound to Alibaba Cloud
     │   ├── QuotaExhaustedError         429 with a spent daily quota: do not retry today
     │   ├── RateLimitError              429, transient: retry after a pause
-    │   ├── ModelNotSupportedError      404: the id is not served by API-Inference
+    │   │   └── AmbiguousRateLimitError 429 "Request limit exceeded." with no quota headers
+    │   ├── ModelNotSupportedError      404, or 400 "has no provider supported": not served
+    │   │   └── ModelRetiredError       429 insufficient_balance_error (1008): model retired
     │   ├── BadRequestError             400/422
     │   │   └── ThinkingModeError       a thinking model called without streaming
     │   └── ServiceUnavailableError     5xx
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -41,6 +44,7 @@ import openai
 
 # QuotaScope and TOKEN_PAGE live where importing them does not import openai; re-exported here.
 from modelscope_inference.quota import QuotaScope as QuotaScope
+from modelscope_inference.quota import QuotaStatus, parse_quota_headers, utc_now
 from modelscope_inference.redaction import redact, redact_data
 from modelscope_inference.settings import TOKEN_PAGE as TOKEN_PAGE
 
@@ -66,8 +70,16 @@ class APIStatusError(ModelScopeError, openai.APIStatusError):
     """The service answered with an error status.
 
     Attributes: ``status_code``, ``model``, ``request_id``, ``body`` (parsed, or None),
-    ``response`` (the ``httpx.Response``).
+    ``response`` (the ``httpx.Response``), ``quota`` (the ``modelscope-ratelimit-*`` figures
+    the answer carried, or None when it carried none: error answers carry them too,
+    reference: modelscope-api.md §8.1).
+
+    Example:
+        >>> except APIStatusError as exc:
+        ...     print(exc.status_code, exc.request_id, exc.quota)
     """
+
+    quota: QuotaStatus | None = None
 
     def __init__(
         self,
@@ -140,8 +152,62 @@ class RateLimitError(APIStatusError, openai.RateLimitError):
         self.retry_after = retry_after
 
 
+class AmbiguousRateLimitError(RateLimitError):
+    """A 429 "Request limit exceeded." with no quota headers: spent quota or a transient limit.
+
+    The service does not say which. The one real capture of this body was a spent per-model
+    quota (reference: modelscope-api.md §8.1, claude-code-router#462), but a transient limit
+    cannot be ruled out. Policy: it is retried once after the wait (whatever ``max_retries``
+    says, if ``max_retries`` allows a retry at all); if the retry answers the same, the call
+    raises :meth:`as_spent_quota`, a ``QuotaExhaustedError(scope="model")``, so
+    ``fallback_models`` take over. It is not recorded as a known-spent scope in the shared
+    quota tracker: without headers the figures are unknown (§8.1), so the next call asks again.
+
+    Example:
+        >>> except AmbiguousRateLimitError as exc:
+        ...     raise exc.as_spent_quota() from exc
+    """
+
+    def as_spent_quota(self) -> QuotaExhaustedError:
+        """The same answer read as this model's quota being spent (after its one retry)."""
+        error = QuotaExhaustedError(
+            f"ModelScope answered 429 'Request limit exceeded.' again, without quota headers "
+            f"({_describe_error(self)}): read as this model's quota being spent (reference: "
+            "modelscope-api.md §8.1). Switch to another model (see fallback_models), or try "
+            "later: ModelScope usually resets daily counts at 00:00 UTC+8.",
+            response=self.response,
+            body=self.body,
+            scope="model",
+            model=self.model,
+            remaining=None,
+            request_id=self.request_id,
+        )
+        error.quota = self.quota
+        return error
+
+
 class ModelNotSupportedError(APIStatusError, openai.NotFoundError):
-    """The model id is unknown to API-Inference, retired, or the base URL is wrong."""
+    """The model id is not served by API-Inference (404, or 400 "has no provider supported"),
+    retired, or the base URL is wrong. Never retried; ``fallback_models`` move on from it.
+
+    Example:
+        >>> except ModelNotSupportedError as exc:
+        ...     print(f"{exc.model} is not served; pick another model")
+    """
+
+
+class ModelRetiredError(ModelNotSupportedError):
+    """429 ``insufficient_balance_error`` "insufficient balance (1008)": the model was retired.
+
+    ModelScope answers a retired ("已下线") model this way (reference: modelscope-api.md §8.1,
+    modelscope/modelscope#1691). The status is 429, but this is deliberately *not* an
+    ``openai.RateLimitError``: retry loops written for the openai SDK (and ours) retry those,
+    and each retry spends a counted call on a model that will never answer again.
+
+    Example:
+        >>> except ModelRetiredError as exc:
+        ...     print(f"{exc.model} was retired; list another model in fallback_models")
+    """
 
 
 class BadRequestError(APIStatusError, openai.BadRequestError):
@@ -234,8 +300,14 @@ class ToolArgumentsError(ModelScopeError, ValueError):
 
 # --- classification ---------------------------------------------------------------------------
 
+# Lower-case fragments of the messages in reference: modelscope-api.md §3.3 and §8.1.
 _QUOTA_TEXTS = ("quota exceeded", "allocated quota", "exceeded your current quota")
-_BINDING_TEXTS = ("bind your alibaba cloud", "alibaba cloud account", "real-name", "实名", "绑定")
+_REQUEST_LIMIT_TEXTS = ("request limit exceeded",)
+_RETIRED_TEXTS = ("insufficient balance (1008)", "insufficient_balance")
+_UNSERVED_TEXTS = ("has no provider supported", "no provider supported")
+_BINDING_TEXTS = ("bind your alibaba cloud", "alibaba cloud account", "绑定")
+_REAL_NAME_TEXTS = ("real name", "real-name", "realname", "实名")
+# "parameter.enable_thinking must be set to false" is DashScope's text (§8.1): handled too.
 _THINKING_TEXTS = ("enable thinking", "enable_thinking", "thinking mode", "stream mode")
 
 
@@ -292,6 +364,58 @@ def _describe(status: int, model: str | None, request_id: str | None, url: str) 
     return ", ".join(parts)
 
 
+def _describe_error(exc: APIStatusError) -> str:
+    url = str(exc.response.request.url.copy_with(query=None))
+    return _describe(exc.status_code, exc.model, exc.request_id, url)
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """What one error answer says, read once: the classifier's rules only look at this."""
+
+    status: int
+    text: str
+    error_type: str
+    quota: QuotaStatus | None
+    where: str
+    common: dict[str, Any]
+
+    @property
+    def said(self) -> str:
+        return f" The service said: {self.text!r}." if self.text else " The response had no body."
+
+    def mentions(self, fragments: tuple[str, ...]) -> bool:
+        lowered = self.text.lower()
+        return any(fragment in lowered for fragment in fragments)
+
+
+def _read_answer(response: httpx.Response, model: str | None, body: object | None) -> _Answer:
+    if body is None:
+        body = parse_body(response.content) if _has_content(response) else None
+    text = error_message_from_body(body) or (body if isinstance(body, str) else "") or ""
+    request_id = request_id_from(body, response.headers)
+    url = str(response.request.url.copy_with(query=None))
+    return _Answer(
+        status=response.status_code,
+        text=text,
+        error_type=_error_type(body),
+        # reference: modelscope-api.md §8.1, error answers carry the quota headers too (or none)
+        quota=parse_quota_headers(response.headers, model=model, now=utc_now()),
+        where=_describe(response.status_code, model, request_id, url),
+        common={"response": response, "body": body, "model": model, "request_id": request_id},
+    )
+
+
+def _error_type(body: object) -> str:
+    """``error.type`` (or ``errors.type``), lower-cased; "" when absent."""
+    if isinstance(body, Mapping):
+        for key in ("error", "errors"):
+            inner = body.get(key)
+            if isinstance(inner, Mapping) and isinstance(inner.get("type"), str):
+                return str(inner["type"]).lower()
+    return ""
+
+
 def classify_error(
     response: httpx.Response,
     *,
@@ -304,101 +428,175 @@ def classify_error(
 ) -> APIStatusError:
     """Map an error answer to the most precise exception, with a message that says what to do.
 
-    ``quota_scope`` is the scope the ``modelscope-ratelimit-*`` headers show as spent (the caller
-    reads them with :mod:`modelscope_inference.quota`); a 429 without it is transient unless the
-    body itself speaks of quota.
+    Handles every answer of reference §3.3 and §8.1, in the ``error`` and the ``errors``
+    envelope, with ``request_id`` at the top level or inside. ``quota_scope`` is the scope the
+    ``modelscope-ratelimit-*`` headers show as spent (the caller reads them with
+    :mod:`modelscope_inference.quota`); a 429 without it is transient unless the body itself
+    speaks of quota, of a retired model, or is the header-less "Request limit exceeded.".
 
     Example:
         >>> exc = classify_error(response, model="Qwen/Qwen3-32B")
         >>> isinstance(exc, openai.APIStatusError)
         True
     """
-    status = response.status_code
-    if body is None:
-        body = parse_body(response.content) if _has_content(response) else None
-    text = error_message_from_body(body) or (body if isinstance(body, str) else "") or ""
-    lowered = text.lower()
-    request_id = request_id_from(body, response.headers)
-    where = _describe(status, model, request_id, str(response.request.url.copy_with(query=None)))
-    said = f" The service said: {text!r}." if text else " The response had no body."
-    common: dict[str, Any] = {
-        "response": response,
-        "body": body,
-        "model": model,
-        "request_id": request_id,
-    }
+    answer = _read_answer(response, model, body)
+    error = _classify(answer, _LimitHints(quota_scope, quota_limit, resets_at, retry_after))
+    error.quota = answer.quota
+    return error
 
-    if status in (401, 403) and any(t in lowered for t in _BINDING_TEXTS):
-        return AccountBindingError(
-            f"ModelScope account not bound to Alibaba Cloud ({where}).{said} Bind it and "
-            f"complete real-name verification: {BINDING_DOC}",
-            **common,
-        )
-    if status == 401:
-        return AuthenticationError(
-            f"ModelScope refused the token ({where}).{said} Check MODELSCOPE_API_KEY or create "
-            f"a token at {TOKEN_PAGE}.",
-            **common,
-        )
-    if status == 403:
-        return AccountBindingError(
-            f"ModelScope denied access ({where}).{said} The account may not be bound to Alibaba "
-            f"Cloud or verified, or the model is restricted: {BINDING_DOC}",
-            **common,
-        )
+
+@dataclass(frozen=True)
+class _LimitHints:
+    """What the caller learnt from the headers, for a 429: spent scope, limit, reset, wait."""
+
+    scope: QuotaScope | None
+    limit: int | None
+    resets_at: datetime | None
+    retry_after: float | None
+
+
+def _classify(answer: _Answer, hints: _LimitHints) -> APIStatusError:
+    status = answer.status
+    if status in (401, 403):
+        return _access_error(answer)
     if status == 429:
-        if quota_scope is None and any(t in lowered for t in _QUOTA_TEXTS):
-            quota_scope = "account"
-        if quota_scope is not None:
-            advice = (
-                "Switch to another model (see fallback_models)"
-                if quota_scope == "model"
-                else "Wait for the daily reset"
-            )
-            reset = f" It resets at {resets_at.isoformat()}." if resets_at else ""
-            return QuotaExhaustedError(
-                f"ModelScope {quota_scope} daily quota exhausted ({where}).{said}{reset} "
-                f"{advice}; retrying today will not help.",
-                scope=quota_scope,
-                limit=quota_limit,
-                remaining=0,
-                resets_at=resets_at,
-                **common,
-            )
-        wait = f" Advised wait: {retry_after:g} s." if retry_after is not None else ""
-        return RateLimitError(
-            f"ModelScope rate limit, transient ({where}).{said}{wait} Retried automatically; "
-            "lower concurrency or raise max_retries if this persists.",
-            retry_after=retry_after,
-            **common,
-        )
-    if status == 404:
-        return ModelNotSupportedError(
-            f"Model not served by ModelScope API-Inference, or wrong base URL ({where}).{said} "
-            f"Use a full id such as 'Qwen/Qwen3-32B' from `modelscope-inference models` or "
-            f"{MODELS_PAGE}.",
-            **common,
-        )
+        return _limit_error(answer, hints)
+    if status == 404 or (status == 400 and answer.mentions(_UNSERVED_TEXTS)):
+        return _unserved_model_error(answer)
     if status in (400, 422):
-        if any(t in lowered for t in _THINKING_TEXTS):
-            return ThinkingModeError(
-                f"The model refused this call in thinking mode ({where}).{said} Stream the call, "
-                "or pass enable_thinking=False for hybrid models; the adapters do this for known "
-                "thinking models.",
-                **common,
-            )
-        return BadRequestError(
-            f"ModelScope rejected the request ({where}).{said} Check the parameters and the "
-            "message format for this model.",
-            **common,
-        )
+        return _bad_request_error(answer)
     if status >= 500:
         return ServiceUnavailableError(
-            f"ModelScope service error ({where}).{said} Retried automatically; try again later "
-            "or another model.",
-            **common,
+            f"ModelScope service error ({answer.where}).{answer.said} Retried automatically; "
+            "try again later or another model.",
+            **answer.common,
         )
-    return APIStatusError(f"ModelScope answered with an error ({where}).{said}", **common)
+    return APIStatusError(
+        f"ModelScope answered with an error ({answer.where}).{answer.said}", **answer.common
+    )
+
+
+def _access_error(answer: _Answer) -> APIStatusError:
+    """401/403: binding, real-name verification, or the token itself."""
+    if answer.mentions(_REAL_NAME_TEXTS):
+        # reference: modelscope-api.md §8.1, 403 "...is real name verified." (with a space)
+        return AccountBindingError(
+            f"The Alibaba Cloud account bound to ModelScope is not real-name verified "
+            f"({answer.where}).{answer.said} Complete real-name verification on Alibaba Cloud, "
+            f"then retry: {BINDING_DOC}",
+            **answer.common,
+        )
+    if answer.mentions(_BINDING_TEXTS):
+        return AccountBindingError(
+            f"ModelScope account not bound to Alibaba Cloud ({answer.where}).{answer.said} Bind "
+            f"it and complete real-name verification: {BINDING_DOC}",
+            **answer.common,
+        )
+    if answer.status == 401:
+        # reference: modelscope-api.md §8.1, "Authentication failed" (2026) and "Authenticaton
+        # failed" (older, typo) alike: any other 401 is the token.
+        return AuthenticationError(
+            f"ModelScope refused the token ({answer.where}).{answer.said} Check "
+            f"MODELSCOPE_API_KEY or create a token at {TOKEN_PAGE}.",
+            **answer.common,
+        )
+    return AccountBindingError(
+        f"ModelScope denied access ({answer.where}).{answer.said} The account may not be bound "
+        f"to Alibaba Cloud or verified, or the model is restricted: {BINDING_DOC}",
+        **answer.common,
+    )
+
+
+def _limit_error(answer: _Answer, hints: _LimitHints) -> APIStatusError:
+    """429: a retired model, a spent quota, the ambiguous header-less one, or transient."""
+    if answer.error_type == "insufficient_balance_error" or answer.mentions(_RETIRED_TEXTS):
+        return _retired_model_error(answer)
+    scope = hints.scope
+    if scope is None and answer.mentions(_QUOTA_TEXTS):
+        scope = "account"
+    if scope is not None:
+        return _quota_error(answer, scope, hints.limit, hints.resets_at)
+    retry_after = hints.retry_after
+    wait = f" Advised wait: {retry_after:g} s." if retry_after is not None else ""
+    if answer.quota is None and answer.mentions(_REQUEST_LIMIT_TEXTS):
+        # reference: modelscope-api.md §8.1, the header-less 429 is a spent per-model quota in
+        # the one capture, but could be transient: retried once, then a spent model quota.
+        return AmbiguousRateLimitError(
+            f"ModelScope rate limit without quota headers ({answer.where}).{answer.said}{wait} "
+            "The service does not say whether this model's quota is spent or the limit is "
+            "transient: retried once; if it comes again the call fails with "
+            "QuotaExhaustedError (scope 'model') and fallback_models take over.",
+            retry_after=retry_after,
+            **answer.common,
+        )
+    # reference: modelscope-api.md §8.1, an upstream "too_many_requests" 429 while the headers
+    # show calls left is transient, like any 429 whose counts are not at 0.
+    return RateLimitError(
+        f"ModelScope rate limit, transient ({answer.where}).{answer.said}{wait} Retried "
+        "automatically; lower concurrency or raise max_retries if this persists (each retry "
+        "may be counted against the quota).",
+        retry_after=retry_after,
+        **answer.common,
+    )
+
+
+def _quota_error(
+    answer: _Answer, scope: QuotaScope, limit: int | None, resets_at: datetime | None
+) -> QuotaExhaustedError:
+    advice = (
+        "Switch to another model (see fallback_models)"
+        if scope == "model"
+        else "Wait for the reset"
+    )
+    reset = f" It resets at {resets_at.isoformat()}." if resets_at else ""
+    return QuotaExhaustedError(
+        f"ModelScope {scope} daily quota exhausted ({answer.where}).{answer.said}{reset} "
+        f"{advice}; retrying today will not help.",
+        scope=scope,
+        limit=limit,
+        remaining=0,
+        resets_at=resets_at,
+        **answer.common,
+    )
+
+
+def _retired_model_error(answer: _Answer) -> ModelRetiredError:
+    # reference: modelscope-api.md §8.1, a retired model answers 429 insufficient_balance_error
+    return ModelRetiredError(
+        f"The model was probably retired from ModelScope API-Inference ({answer.where})."
+        f"{answer.said} ModelScope answers a retired model with this 429; it is not a rate "
+        "limit and retrying will not help. Pick another model (`modelscope-inference models` "
+        f"or {MODELS_PAGE}) or list one in fallback_models. If every model answers this, the "
+        "account's credit balance may be spent instead.",
+        **answer.common,
+    )
+
+
+def _unserved_model_error(answer: _Answer) -> ModelNotSupportedError:
+    # reference: modelscope-api.md §8.1, an unserved id answers 400 "... has no provider
+    # supported" (404 per §3.3 in older material)
+    return ModelNotSupportedError(
+        f"Model not served by ModelScope API-Inference, or wrong base URL ({answer.where})."
+        f"{answer.said} The id may be misspelt, retired or never offered. Use a full id such "
+        f"as 'Qwen/Qwen3-32B' from `modelscope-inference models` or {MODELS_PAGE}, or list "
+        "another model in fallback_models.",
+        **answer.common,
+    )
+
+
+def _bad_request_error(answer: _Answer) -> BadRequestError:
+    if answer.mentions(_THINKING_TEXTS):
+        return ThinkingModeError(
+            f"The model refused this call in thinking mode ({answer.where}).{answer.said} Stream "
+            "the call, or pass enable_thinking=False for hybrid models; the adapters do this for "
+            "known thinking models.",
+            **answer.common,
+        )
+    return BadRequestError(
+        f"ModelScope rejected the request ({answer.where}).{answer.said} Check the parameters "
+        "and the message format for this model.",
+        **answer.common,
+    )
 
 
 def _has_content(response: httpx.Response) -> bool:

@@ -4,9 +4,16 @@ There is exactly one retry layer: the openai client underneath is built with
 ``max_retries=0``, so ``max_retries=2`` means at most 3 requests (user-needs.md §C.23).
 
 Retried: connection errors, timeouts, 408, 409, 5xx, and transient 429s. Never retried:
-authentication, account binding, bad requests, unknown models, thinking-mode refusals, quota
-exhaustion (retrying a spent daily quota only burns time: user-needs.md §A.6), and streams that
-already yielded output (retrying would duplicate text: §C.24).
+authentication, account binding, bad requests, unknown or retired models, thinking-mode
+refusals, quota exhaustion (retrying a spent daily quota only burns time: user-needs.md §A.6),
+and streams that already yielded output (retrying would duplicate text: §C.24).
+
+Retries cost quota: failed calls seem to be counted (reference: modelscope-api.md §8.1, the
+remaining count fell across failed calls), so no 4xx that cannot succeed is retried, and the
+default ``max_retries`` stays at 2 (docs/quotas.md, "What retries cost"). The header-less 429
+"Request limit exceeded." (:class:`~modelscope_inference.errors.AmbiguousRateLimitError`) is
+retried at most once per call by :meth:`RetryPolicy.call`; the second one is raised as the
+model's spent quota.
 
 Example:
     >>> policy = RetryPolicy(max_retries=3, max_wait=20)
@@ -26,7 +33,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import NoReturn, TypeVar
+from typing import Generic, NoReturn, TypeVar
 
 import tenacity
 from tenacity.wait import wait_base
@@ -36,9 +43,12 @@ from modelscope_inference.redaction import redact
 
 logger = logging.getLogger("modelscope_inference")
 T = TypeVar("T")
+U = TypeVar("U")
 
 RETRYABLE_STATUSES = frozenset({408, 409})
 BACKOFF_BASE = 0.5
+# reference: modelscope-api.md §8.1, the header-less 429 may be a spent quota: one retry only.
+AMBIGUOUS_429_ATTEMPTS = 2
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -190,6 +200,7 @@ class RetryPolicy:
             >>> RetryPolicy(max_retries=2).call(lambda: transport.post(path, body, model=m))
         """
         started = time.monotonic()
+        attempt = _SettleAmbiguous(attempt)
         try:
             return attempt()
         except Exception as exc:
@@ -202,15 +213,16 @@ class RetryPolicy:
     async def acall(self, attempt: Callable[[], Awaitable[T]]) -> T:
         """Async twin of :meth:`call`."""
         started = time.monotonic()
+        settle = _SettleAmbiguous(attempt)
         try:
-            return await attempt()
+            return await settle.awaited()
         except Exception as exc:
             if self.max_retries < 1 or not is_retryable(exc):
                 raise
             replay = _Replay(exc)
 
         async def again() -> T:
-            return await attempt() if replay.done() else replay.throw()
+            return await settle.awaited() if replay.done() else replay.throw()
 
         return await self.async_retrying(spent=time.monotonic() - started)(again)
 
@@ -228,3 +240,38 @@ class _Replay:
     def throw(self) -> NoReturn:
         self.pending = False
         raise self.error
+
+
+class _SettleAmbiguous(Generic[T]):
+    """One logical call's attempts, where a repeated header-less 429 becomes a spent quota.
+
+    The first :class:`~modelscope_inference.errors.AmbiguousRateLimitError` passes through (it
+    is retryable); the next one in the same call is raised as its ``as_spent_quota()``, which
+    is not retryable, so the call stops there and ``fallback_models`` can run
+    (reference: modelscope-api.md §8.1, "Request limit exceeded." without headers).
+    """
+
+    def __init__(self, attempt: Callable[[], T]) -> None:
+        self.attempt = attempt
+        self.ambiguous = 0
+
+    def __call__(self) -> T:
+        try:
+            return self.attempt()
+        except caught.AmbiguousRateLimitError as exc:
+            if self._repeated():
+                raise exc.as_spent_quota() from exc
+            raise
+
+    async def awaited(self: _SettleAmbiguous[Awaitable[U]]) -> U:
+        """The async twin of a call: await the attempt under the same rule."""
+        try:
+            return await self.attempt()
+        except caught.AmbiguousRateLimitError as exc:
+            if self._repeated():
+                raise exc.as_spent_quota() from exc
+            raise
+
+    def _repeated(self) -> bool:
+        self.ambiguous += 1
+        return self.ambiguous >= AMBIGUOUS_429_ATTEMPTS

@@ -1,7 +1,9 @@
 """The HTTP side of the simulator: a Starlette app with ModelScope's `/v1` routes.
 
-Every response carries `x-request-id`; counted responses (successful chat and embedding calls,
-quota 429s) also carry the four quota headers (reference: modelscope-api.md §3.2).
+Answers carry `content-type: application/json; charset=utf-8` and no `x-request-id`: the
+request id is in error bodies only (reference: modelscope-api.md §8.1). Counted responses
+(successful chat and embedding calls, quota 429s) and the §8.1 errors that had them (400
+unserved model, upstream 429) carry the four quota headers (§3.2, §8.1); 401s carry none.
 
 >>> from modelscope_inference.simulator.state import SimulatorState
 >>> app = create_app(SimulatorState())
@@ -40,7 +42,8 @@ from .validation import EmbeddingRequest, parse_chat, parse_embedding
 
 __all__ = ["ConnectionDropped", "create_app"]
 
-_JSON = "application/json"
+# reference: modelscope-api.md §8.1, real answers' content-type
+_JSON = "application/json; charset=utf-8"
 _BATCH_BYTES = 64 * 1024
 Headers = list[tuple[str, str]]
 
@@ -93,9 +96,9 @@ class _Api:
 
     async def models(self, request: Request) -> Response:
         # reference: modelscope-api.md §1.5, /v1/models is public (no token; 200 for garbage)
-        rid = await self._begin(request)
+        await self._begin(request)
         data = [spec.listing() for spec in self.state.catalog.values()]
-        return _json(200, {"object": "list", "data": data}, [("x-request-id", rid)])
+        return _json(200, {"object": "list", "data": data}, [])
 
     async def chat(self, request: Request) -> Response:
         gate = await self._gate(request, stream_key=True)
@@ -103,7 +106,7 @@ class _Api:
             return gate.early
         parsed = parse_chat(gate.body, self.state.catalog)
         if isinstance(parsed, ApiError):
-            return _error(parsed, gate.rid)
+            return self._refuse(parsed, gate)
         return self._complete(parsed, gate.rid, gate.faults)
 
     async def embeddings(self, request: Request) -> Response:
@@ -112,13 +115,23 @@ class _Api:
             return gate.early
         parsed = parse_embedding(gate.body, self.state.catalog)
         if isinstance(parsed, ApiError):
-            return _error(parsed, gate.rid)
+            return self._refuse(parsed, gate)
         snap = self.state.quota.consume(parsed.model.id)
         if not snap.allowed:
             return _quota_429(gate.rid, snap)
         payload = _embedding_payload(parsed)
-        headers = [("x-request-id", gate.rid), *snap.headers()]
+        headers = snap.headers()
         return _maybe_dropped(_json(200, payload, headers), gate.faults)
+
+    def _refuse(self, error: ApiError, gate: _Gate) -> Response:
+        """A validation error, with the quota headers when the real one has them (§8.1)."""
+        return _error(error, gate.rid, self._quota_headers(error, gate.body))
+
+    def _quota_headers(self, error: ApiError, body: Any) -> Headers:
+        if not error.quota_headers:
+            return []
+        model = body.get("model") if isinstance(body, dict) else None
+        return self.state.quota.peek(model if isinstance(model, str) else "").headers()
 
     async def _begin(self, request: Request, body: Any = None) -> str:
         """Give the request an id, record it, and apply the configured latency."""
@@ -149,7 +162,11 @@ class _Api:
         return _Gate(rid, body, faults, early)
 
     def _fault_response(self, fault: Fault, rid: str, model: str) -> Response:
-        headers: Headers = [("x-request-id", rid)]
+        headers: Headers = []
+        if fault.kind is FaultKind.REAL_ANSWER:
+            # reference: modelscope-api.md §8.1, each answer verbatim, headers as captured
+            error = errors.REAL_ANSWERS[fault.answer](model)
+            return _error(error, rid, self._quota_headers(error, {"model": model}))
         if fault.kind is FaultKind.RATE_LIMIT:
             # reference: modelscope-api.md §3.3, a transient 429 has the quota body; clients tell
             # it from exhaustion because the remaining headers are > 0.
@@ -173,7 +190,7 @@ class _Api:
         # reference: modelscope-api.md §3.2, a successful call spends one account and one model call
         snap = self.state.quota.consume(req.model.id)
         completion = respond(req) if reply is None else _from_script(reply)
-        headers = [("x-request-id", rid), *snap.headers()]
+        headers = snap.headers()
         completion_id = f"chatcmpl-{rid.replace('-', '')}"
         created = int(time.time())
         if not req.stream:
@@ -196,14 +213,17 @@ def _authenticate(header: str | None, token: str) -> ApiError | None:
     if given == UNBOUND_TOKEN:
         # reference: modelscope-api.md §2/§3.3, account without Alibaba Cloud binding
         return errors.unbound_account()
-    # reference: modelscope-api.md §2/§3.3, missing or unknown token
+    if not given:
+        # reference: modelscope-api.md §8.1, no token at all (2026): singular "error"
+        return errors.missing_token()
+    # reference: modelscope-api.md §8.1, invalid token (2026): "errors" with request_id inside
     return errors.invalid_token()
 
 
 def _quota_429(rid: str, snap: QuotaSnapshot) -> Response:
     # reference: modelscope-api.md §3.2/§3.3, quota 429 with the four headers; 0 marks the
     # spent counter (per-model vs account).
-    return _error(errors.quota_exceeded(), rid, [("x-request-id", rid), *snap.headers()])
+    return _error(errors.quota_exceeded(), rid, snap.headers())
 
 
 def _from_script(reply: Reply) -> Completion:
@@ -224,7 +244,7 @@ def _from_script(reply: Reply) -> Completion:
 
 
 def _scripted_error(reply: Reply, rid: str) -> Response:
-    headers: Headers = [("x-request-id", rid), *reply.headers.items()]
+    headers: Headers = list(reply.headers.items())
     body = reply.body
     if body is None:
         return _raw(reply.status, b"", headers, None)
@@ -261,7 +281,7 @@ def _seconds(value: float) -> str:
 
 
 def _error(error: ApiError, rid: str, headers: Headers | None = None) -> Response:
-    return _raw(error.status, error.encode(rid), headers or [("x-request-id", rid)], _JSON)
+    return _raw(error.status, error.encode(rid), headers or [], _JSON)
 
 
 def _json(status: int, payload: Any, headers: Headers) -> Response:
@@ -336,10 +356,8 @@ class _DroppedBody(Response):
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
-    headers = {"x-request-id": str(uuid.uuid4())}
-    return Response(b"404 page not found", 404, headers, media_type="text/plain")
+    return Response(b"404 page not found", 404, media_type="text/plain")
 
 
 async def _not_allowed(request: Request, exc: Exception) -> Response:
-    headers = {"x-request-id": str(uuid.uuid4())}
-    return Response(b"405 method not allowed", 405, headers, media_type="text/plain")
+    return Response(b"405 method not allowed", 405, media_type="text/plain")

@@ -18,6 +18,8 @@ import threading
 from dataclasses import dataclass, field
 from enum import Enum
 
+from .errors import REAL_ANSWERS
+
 __all__ = ["Fault", "FaultBook", "FaultKind", "StreamShape"]
 
 
@@ -35,9 +37,15 @@ class FaultKind(str, Enum):
     TOOL_DELTA_NO_INDEX = "tool_delta_no_index"
     TOOL_DELTA_ID_FIRST_ONLY = "tool_delta_id_first_only"
     SHARED_INDEX_ZERO = "shared_index_zero"
+    REAL_ANSWER = "real_answer"
 
 
-_REPLACING = {FaultKind.RATE_LIMIT, FaultKind.SERVER_ERROR, FaultKind.EMPTY_4XX}
+_REPLACING = {
+    FaultKind.RATE_LIMIT,
+    FaultKind.SERVER_ERROR,
+    FaultKind.EMPTY_4XX,
+    FaultKind.REAL_ANSWER,
+}
 _STREAM_ONLY = {
     FaultKind.MALFORMED_CHUNK,
     FaultKind.NULL_CHOICES,
@@ -60,6 +68,8 @@ class Fault:
     seconds: float = 0.0
     count: int = 0
     retry_after: float | None = None
+    answer: str = ""
+    """For `REAL_ANSWER`: the name of the §8.1 answer in `errors.REAL_ANSWERS`."""
 
     @classmethod
     def rate_limit(cls, retry_after: float | None = None) -> Fault:
@@ -171,9 +181,93 @@ class Fault:
         """
         return cls(FaultKind.SHARED_INDEX_ZERO)
 
+    @classmethod
+    def real_answer(cls, name: str) -> Fault:
+        """One error answer of reference §8.1, verbatim, by its name in `errors.REAL_ANSWERS`
+        (the named constructors below are the same, spelled out).
+
+        >>> Fault.real_answer("model_retired").answer
+        'model_retired'
+        """
+        if name not in REAL_ANSWERS:
+            raise ValueError(f"unknown real answer {name!r}; known: {sorted(REAL_ANSWERS)}")
+        return cls(FaultKind.REAL_ANSWER, status=REAL_ANSWERS[name]("m").status, answer=name)
+
+    @classmethod
+    def invalid_token(cls, legacy: bool = False) -> Fault:
+        """401 for a bad token: the 2026 body, or with `legacy` the older typo shape (§8.1).
+
+        >>> Fault.invalid_token(legacy=True).answer
+        'legacy_invalid_token'
+        """
+        return cls.real_answer("legacy_invalid_token" if legacy else "invalid_token")
+
+    @classmethod
+    def missing_token(cls) -> Fault:
+        """401 as for a request without a token: singular `error`, no quota headers (§8.1).
+
+        >>> Fault.missing_token().status
+        401
+        """
+        return cls.real_answer("missing_token")
+
+    @classmethod
+    def unbound_account(cls) -> Fault:
+        """401 "Please bind your Alibaba Cloud account before use." (§8.1).
+
+        >>> Fault.unbound_account().status
+        401
+        """
+        return cls.real_answer("unbound_account")
+
+    @classmethod
+    def not_real_name_verified(cls) -> Fault:
+        """403 "...associated Aliyun account is real name verified." (§8.1).
+
+        >>> Fault.not_real_name_verified().status
+        403
+        """
+        return cls.real_answer("not_real_name_verified")
+
+    @classmethod
+    def model_not_served(cls) -> Fault:
+        """400 "Model id : <model> , has no provider supported", with quota headers (§8.1).
+
+        >>> Fault.model_not_served().status
+        400
+        """
+        return cls.real_answer("model_not_served")
+
+    @classmethod
+    def model_retired(cls) -> Fault:
+        """429 `insufficient_balance_error` "insufficient balance (1008)", no headers (§8.1).
+
+        >>> Fault.model_retired().status
+        429
+        """
+        return cls.real_answer("model_retired")
+
+    @classmethod
+    def upstream_limit(cls) -> Fault:
+        """429 `too_many_requests` "达到使用量上限" with quota headers showing calls left (§8.1).
+
+        >>> Fault.upstream_limit().status
+        429
+        """
+        return cls.real_answer("upstream_limit")
+
+    @classmethod
+    def request_limit(cls) -> Fault:
+        """429 "Request limit exceeded." with no quota headers at all (§8.1, as pasted).
+
+        >>> Fault.request_limit().status
+        429
+        """
+        return cls.real_answer("request_limit")
+
     @property
     def replaces_response(self) -> bool:
-        """True when the fault answers instead of the model (429, 5xx, empty 4xx)."""
+        """True when the fault answers instead of the model (429, 5xx, 4xx, real answers)."""
         return self.kind in _REPLACING
 
     @property

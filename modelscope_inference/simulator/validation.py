@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .brain import ChatRequest
-from .errors import ApiError, invalid_parameter, model_not_found
+from .errors import ApiError, invalid_parameter, model_not_served
 from .models import ModelKind, ModelSpec
 from .tooluse import ToolChoice, tools_from_openai
 
@@ -52,7 +52,8 @@ def resolve_model(body: Any, catalog: Mapping[str, ModelSpec]) -> ModelSpec | Ap
             "`model` is required: give a ModelScope model id such as Qwen/Qwen3-8B."
         )
     spec = catalog.get(model)
-    return model_not_found(model) if spec is None else spec
+    # reference: modelscope-api.md §8.1, an unserved id answers 400 (not 404) since 2026
+    return model_not_served(model) if spec is None else spec
 
 
 def parse_chat(body: Any, catalog: Mapping[str, ModelSpec]) -> ChatRequest | ApiError:

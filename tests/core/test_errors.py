@@ -3,20 +3,32 @@ which is also the matching ``openai`` exception, with a message that says what h
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
 import openai
 import pytest
+from real_answers import (
+    ANSWERS,
+    DASHSCOPE_ENABLE_THINKING,
+    REAL_ANSWERS,
+    THINKING_STREAM_FALSE,
+    RealAnswer,
+)
 
 from modelscope_inference import (
     AccountBindingError,
+    AmbiguousRateLimitError,
     APIConnectionError,
+    APIStatusError,
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    ChatRequest,
     InvalidResponseError,
     ModelNotSupportedError,
+    ModelRetiredError,
     ModelScopeError,
     QuotaExhaustedError,
     RateLimitError,
@@ -32,7 +44,7 @@ from modelscope_inference.errors import (
     request_id_from,
 )
 
-from .fakes import FakeServer, reply
+from .fakes import FakeServer, chat_completion, reply
 
 MODEL = "Qwen/Qwen2.5-7B-Instruct"
 INVALID_TOKEN_BODY = {
@@ -175,9 +187,9 @@ def test_429_with_model_remaining_zero_is_model_quota_exhaustion(make_client: An
             "modelscope-ratelimit-requests-remaining": "12",
             "modelscope-ratelimit-model-requests-remaining": "3",
         },
-        {},
+        {"modelscope-ratelimit-requests-remaining": "12"},
     ],
-    ids=["remaining-above-zero", "no-quota-headers"],
+    ids=["remaining-above-zero", "account-remaining-only"],
 )
 def test_429_without_a_spent_count_is_transient_rate_limit(
     make_client: Any, headers: dict[str, str]
@@ -323,7 +335,8 @@ def test_request_id_is_found_at_top_level_or_inside_the_error_object() -> None:
 
 def test_classify_error_uses_the_given_quota_scope_only_for_its_decision() -> None:
     request = httpx.Request("POST", "https://api-inference.modelscope.cn/v1/chat/completions")
-    response = httpx.Response(429, json=LIMIT_BODY, request=request)
+    calls_left = {"modelscope-ratelimit-requests-remaining": "12"}
+    response = httpx.Response(429, json=LIMIT_BODY, headers=calls_left, request=request)
 
     transient = classify_error(response, model=MODEL)
     spent = classify_error(response, model=MODEL, quota_scope="model")
@@ -342,3 +355,223 @@ def test_quota_wording_in_a_429_body_means_exhaustion_without_headers() -> None:
 
     assert isinstance(exc, QuotaExhaustedError)
     assert exc.scope == "account"
+
+
+# --- every answer of reference §8.1, byte for byte (tests/real_answers.py) -------------------
+
+ALL_REAL = [*REAL_ANSWERS, THINKING_STREAM_FALSE, DASHSCOPE_ENABLE_THINKING]
+# What one request (no retry layer) raises; the chat-level outcome is in REAL_ANSWERS.error.
+FIRST_ANSWER = {"request_limit": "AmbiguousRateLimitError"}
+
+
+def _verbatim(answer: RealAnswer) -> Any:
+    return reply(answer.status, content=answer.body, headers=answer.all_headers)
+
+
+@pytest.mark.parametrize("answer", ALL_REAL, ids=lambda a: a.name)
+def test_each_real_answer_is_classified_with_its_request_id(
+    make_client: Any, answer: RealAnswer
+) -> None:
+    exc = _raise_from(make_client, _verbatim(answer))
+
+    assert type(exc).__name__ == FIRST_ANSWER.get(answer.name, answer.error)
+    assert isinstance(exc, APIStatusError)
+    assert exc.status_code == answer.status
+    assert exc.request_id == (answer.request_id or None)
+    _says(exc, f"HTTP {answer.status}", MODEL)
+    if answer.request_id:
+        _says(exc, answer.request_id)
+
+
+@pytest.mark.parametrize("answer", REAL_ANSWERS, ids=lambda a: a.name)
+def test_each_real_answer_carries_the_quota_figures_of_its_headers(
+    make_client: Any, answer: RealAnswer
+) -> None:
+    exc = _raise_from(make_client, _verbatim(answer))
+
+    assert isinstance(exc, APIStatusError)
+    if not answer.headers:  # §8.1: no header means unknown, not fine and not spent
+        assert exc.quota is None
+        return
+    assert exc.quota is not None
+    assert exc.quota.account_remaining == 1897
+    assert exc.quota.model_remaining == 458
+    assert exc.quota.model_limit == 500
+
+
+def test_retired_model_429_is_model_not_supported_and_not_a_rate_limit(make_client: Any) -> None:
+    exc = _raise_from(make_client, _verbatim(ANSWERS["model_retired"]))
+
+    assert isinstance(exc, ModelRetiredError)
+    assert isinstance(exc, ModelNotSupportedError)
+    assert not isinstance(exc, openai.RateLimitError)  # generic retry loops must not retry it
+    assert exc.status_code == 429
+    _says(exc, "retired", "fallback_models", "insufficient balance (1008)")
+
+
+def test_unserved_model_400_says_what_to_do(make_client: Any) -> None:
+    exc = _raise_from(make_client, _verbatim(ANSWERS["model_not_served"]))
+
+    assert isinstance(exc, ModelNotSupportedError)
+    assert not isinstance(exc, ModelRetiredError)
+    _says(exc, "HTTP 400", "has no provider supported", "Qwen/Qwen3-32B", "fallback_models")
+
+
+def test_upstream_too_many_requests_with_calls_left_is_transient(make_client: Any) -> None:
+    exc = _raise_from(make_client, _verbatim(ANSWERS["upstream_limit"]))
+
+    assert type(exc) is RateLimitError
+    _says(exc, "transient", "达到使用量上限")
+
+
+def test_header_less_request_limit_is_ambiguous_but_still_a_rate_limit(make_client: Any) -> None:
+    exc = _raise_from(make_client, _verbatim(ANSWERS["request_limit"]))
+
+    assert type(exc) is AmbiguousRateLimitError
+    assert isinstance(exc, RateLimitError)
+    assert exc.quota is None
+    _says(exc, "without quota headers", "retried once", "fallback_models")
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "To use API-Inference,please make sure your associated Aliyun account is real name "
+        "verified.",
+        "Your Aliyun account is not real-name verified.",
+    ],
+    ids=["real-name-with-space", "real-name-with-hyphen"],
+)
+@pytest.mark.parametrize("status", [401, 403])
+def test_real_name_verification_text_is_account_binding(
+    make_client: Any, message: str, status: int
+) -> None:
+    exc = _raise_from(make_client, reply(status, {"error": {"message": message}}))
+
+    assert isinstance(exc, AccountBindingError)
+    _says(exc, "real-name verif", BINDING_DOC)
+
+
+@pytest.mark.parametrize("spelling", ["Authentication", "Authenticaton"])
+@pytest.mark.parametrize("envelope", ["error", "errors"])
+def test_both_auth_spellings_in_both_envelopes_are_authentication_errors(
+    make_client: Any, spelling: str, envelope: str
+) -> None:
+    body = {envelope: {"message": f"{spelling} failed, ...", "request_id": "rid-a"}}
+    exc = _raise_from(make_client, reply(401, body))
+
+    assert type(exc) is AuthenticationError
+    assert exc.request_id == "rid-a"  # type: ignore[attr-defined]
+
+
+# --- the ambiguous 429 through the retry layer (policy: AmbiguousRateLimitError) ---------------
+
+REQUEST = ChatRequest(model=MODEL, messages=[{"role": "user", "content": "hi"}])
+REQUEST_LIMIT = ANSWERS["request_limit"]
+
+
+def test_header_less_request_limit_twice_is_the_models_spent_quota(
+    make_client: Any, sleeps: Any
+) -> None:
+    server = FakeServer(_verbatim(REQUEST_LIMIT))
+
+    with pytest.raises(QuotaExhaustedError) as caught:
+        make_client(server, max_retries=5).chat.complete(REQUEST)
+
+    assert server.count == 2  # one retry only, whatever max_retries allows
+    assert len(sleeps.waits) == 1
+    assert caught.value.scope == "model"
+    assert caught.value.remaining is None  # not known: no headers
+    assert caught.value.request_id == REQUEST_LIMIT.request_id
+    assert isinstance(caught.value.__cause__, AmbiguousRateLimitError)
+    _says(caught.value, "Request limit exceeded.", "fallback_models", "00:00 UTC+8")
+
+
+def test_header_less_request_limit_once_then_an_answer_succeeds(make_client: Any) -> None:
+    server = FakeServer(_verbatim(REQUEST_LIMIT), reply(200, chat_completion("done")))
+
+    assert make_client(server).chat.complete(REQUEST).content == "done"
+    assert server.count == 2
+
+
+def test_header_less_request_limit_is_not_marked_spent_in_the_tracker(make_client: Any) -> None:
+    server = FakeServer(_verbatim(REQUEST_LIMIT))
+    client = make_client(server)
+
+    for _ in range(2):
+        with pytest.raises(QuotaExhaustedError):
+            client.chat.complete(REQUEST)
+
+    assert server.count == 4  # each call asks again: without headers the figures are unknown
+
+
+def test_header_less_request_limit_without_retries_stays_ambiguous(make_client: Any) -> None:
+    server = FakeServer(_verbatim(REQUEST_LIMIT))
+
+    with pytest.raises(AmbiguousRateLimitError):
+        make_client(server, max_retries=0).chat.complete(REQUEST)
+
+    assert server.count == 1
+
+
+def test_header_less_request_limit_on_a_stream_is_settled_the_same_way(make_client: Any) -> None:
+    server = FakeServer(_verbatim(REQUEST_LIMIT))
+
+    with pytest.raises(QuotaExhaustedError):
+        list(make_client(server, max_retries=3).chat.stream(REQUEST))
+
+    assert server.count == 2
+
+
+async def test_header_less_request_limit_async_is_settled_the_same_way(make_client: Any) -> None:
+    server = FakeServer(_verbatim(REQUEST_LIMIT))
+
+    with pytest.raises(QuotaExhaustedError):
+        await make_client(server, max_retries=3).chat.acomplete(REQUEST)
+
+    assert server.count == 2
+
+
+# --- fallback_models move on from every model-specific refusal ---------------------------------
+
+FALLBACK = "Qwen/Qwen2.5-72B-Instruct"
+
+
+def _by_model(answer: RealAnswer) -> Any:
+    def respond(request: httpx.Request) -> httpx.Response:
+        if json.loads(request.content)["model"] == MODEL:
+            return httpx.Response(answer.status, content=answer.body, headers=answer.all_headers)
+        return httpx.Response(200, json=chat_completion("from fallback", model=FALLBACK))
+
+    return respond
+
+
+@pytest.mark.parametrize("name", ["model_not_served", "model_retired", "request_limit"])
+def test_fallback_models_take_over_from_an_unserved_retired_or_spent_model(
+    make_client: Any, name: str
+) -> None:
+    server = FakeServer(_by_model(ANSWERS[name]))
+    request = ChatRequest(
+        model=MODEL, messages=[{"role": "user", "content": "hi"}], fallback_models=[FALLBACK]
+    )
+
+    result = make_client(server).chat.complete(request)
+
+    assert result.content == "from fallback"
+    assert result.model == FALLBACK
+    assert server.count == ANSWERS[name].attempts + 1
+
+
+@pytest.mark.parametrize("name", ["invalid_token", "unbound_account", "upstream_limit"])
+def test_fallback_models_do_not_move_on_from_account_or_transient_errors(
+    make_client: Any, name: str
+) -> None:
+    server = FakeServer(_by_model(ANSWERS[name]))
+    request = ChatRequest(
+        model=MODEL, messages=[{"role": "user", "content": "hi"}], fallback_models=[FALLBACK]
+    )
+
+    with pytest.raises(APIStatusError):
+        make_client(server).chat.complete(request)
+
+    assert all(json.loads(r.content)["model"] == MODEL for r in server.requests)

@@ -40,6 +40,10 @@ from .fakes import FakeServer, Sleeps, chat_completion, fail, reply
 MODEL = "Qwen/Qwen2.5-72B-Instruct"  # no thinking: plain non-streamed calls
 REQUEST = ChatRequest(model=MODEL, messages=[{"role": "user", "content": "hi"}])
 LIMIT_BODY = {"errors": {"message": "Request limit exceeded."}}
+CALLS_LEFT = {
+    "modelscope-ratelimit-requests-remaining": "1897",
+    "modelscope-ratelimit-model-requests-remaining": "458",
+}
 OK = reply(200, chat_completion("done"))
 
 
@@ -199,7 +203,9 @@ def _stall(request: httpx.Request) -> Exception:
 
 FAILURES = {
     "500": (reply(500), ServiceUnavailableError),
-    "transient-429": (reply(429, LIMIT_BODY), RateLimitError),
+    # reference: modelscope-api.md §8.1: a 429 with calls left in the headers is transient (the
+    # header-less one is ambiguous and retried once only: test_errors.py)
+    "transient-429": (reply(429, LIMIT_BODY, headers=CALLS_LEFT), RateLimitError),
     "connection-error": (fail(_refuse), APIConnectionError),
     "timeout": (fail(_stall), APITimeoutError),
 }

@@ -27,6 +27,7 @@ from modelscope_inference.errors import (
     BadRequestError,
     InvalidResponseError,
     ModelNotSupportedError,
+    ModelRetiredError,
     ModelScopeError,
     QuotaExhaustedError,
     RateLimitError,
@@ -160,6 +161,24 @@ TABLE: list[FaultCase] = [
         quota_spent("account"),
         Fails(QuotaExhaustedError, 1, ("HTTP 429", "account daily quota", "resets at")),
         Fails(QuotaExhaustedError, 1, ("HTTP 429", "account daily quota", "resets at")),
+    ),
+    # reference: modelscope-api.md §8.1, real answers (all of them: test_real_answers.py)
+    fault(
+        "real-model-retired",
+        Fault.model_retired(),
+        Fails(ModelRetiredError, 1, ("HTTP 429", "retired", "fallback_models")),
+    ),
+    fault(
+        "real-model-not-served",
+        Fault.model_not_served(),
+        Fails(ModelNotSupportedError, 1, ("HTTP 400", "has no provider supported")),
+    ),
+    fault("real-upstream-limit", Fault.upstream_limit(), RECOVERS),  # calls left: transient
+    fault(
+        "real-request-limit-persistent",
+        Fault.request_limit(),
+        Fails(QuotaExhaustedError, 2, ("HTTP 429", "Request limit exceeded.", "fallback_models")),
+        times=None,
     ),
     fault("latency", Fault.latency(0.05), Ok()),
     fault("slow-first-byte", Fault.slow_first_byte(0.05), Ok()),

@@ -270,10 +270,13 @@ def _force_every_error(sim: Simulator) -> list[BaseException]:
     def stream() -> Callable[[], Any]:
         return lambda: list(_client(url).chat.stream(_request()))
 
-    def scripted(status: int, body: Any) -> BaseException:
+    def scripted(
+        status: int, body: Any, headers: dict[str, str] | None = None, retries: int = 1
+    ) -> BaseException:
         fresh()
-        sim.script(Reply.error(status, body), times=None)
-        return _raised(complete())
+        sim.script(Reply.error(status, body, headers), times=None)
+        client = ModelScopeClient.create(api_key=TOKEN, base_url=url, max_retries=retries)
+        return _raised(lambda: client.chat.complete(_request()))
 
     def injected(fault: Fault, call: Callable[[], Any]) -> BaseException:
         fresh()
@@ -304,6 +307,15 @@ def _force_every_error(sim: Simulator) -> list[BaseException]:
     errors.append(scripted(418, f"teapot {echo}"))
     errors.append(scripted(503, {"errors": {"message": f"overloaded {echo}"}}))
     errors.append(scripted(429, {"errors": {"message": f"Request limit exceeded {echo}"}}))
+    # reference: modelscope-api.md §8.1: calls left make a 429 transient; without headers the
+    # "Request limit exceeded." is ambiguous (raised as is when no retry is allowed).
+    calls_left = {"modelscope-ratelimit-requests-remaining": "1897"}
+    errors.append(scripted(429, {"errors": {"message": f"busy {echo}"}}, calls_left))
+    errors.append(
+        scripted(429, {"errors": {"message": f"Request limit exceeded. {echo}"}}, retries=0)
+    )
+    retired = {"http_code": "429", "message": f"insufficient balance (1008) {echo}"}
+    errors.append(scripted(429, {"error": {**retired, "type": "insufficient_balance_error"}}))
     errors.append(injected(Fault.slow_first_byte(2.0), complete(timeout=0.2)))
     errors.append(injected(Fault.drop_after(3), stream()))
     errors.append(injected(Fault.malformed_chunk(at=1), stream()))

@@ -48,8 +48,9 @@ QUOTA_HEADERS = (
     "modelscope-ratelimit-model-requests-limit",
     "modelscope-ratelimit-model-requests-remaining",
 )
+# reference: modelscope-api.md §8.1, the 2026 text is spelled right (the typo is the older one)
 INVALID_TOKEN_MESSAGE = (
-    "Authenticaton failed, please make sure that a valid ModelScope token is supplied."
+    "Authentication failed, please make sure that a valid ModelScope token is supplied."
 )
 TWO_INTS = {
     "type": "object",
@@ -138,7 +139,7 @@ def tool_turn(http: httpx.Client, messages: list[dict[str, Any]], **body: Any) -
 # -- authentication (§2, §3.3) -------------------------------------------------------------
 
 
-def test_invalid_token_gets_401_with_errors_key_and_verbatim_typo(sim: Simulator) -> None:
+def test_invalid_token_gets_the_2026_401_with_request_id_inside_errors(sim: Simulator) -> None:
     response = httpx.post(
         f"{sim.base_url}/chat/completions",
         json={"model": CHAT, "messages": HELLO},
@@ -146,16 +147,21 @@ def test_invalid_token_gets_401_with_errors_key_and_verbatim_typo(sim: Simulator
     )
     assert response.status_code == 401
     body = response.json()
-    assert set(body) == {"errors", "request_id"}
-    assert body["errors"] == {"message": INVALID_TOKEN_MESSAGE}
-    assert is_uuid(body["request_id"])
-    assert response.text.startswith('{"errors":{"message":"Authenticaton failed')
+    assert set(body) == {"errors"}
+    assert body["errors"]["message"] == INVALID_TOKEN_MESSAGE
+    assert body["errors"]["request_id"] == sim.requests[-1].request_id
+    assert response.text.startswith('{"errors":{"message":"Authentication failed')
+    assert not any(h.startswith("modelscope-ratelimit") for h in response.headers)
 
 
-def test_missing_token_gets_the_invalid_token_401(sim: Simulator) -> None:
+def test_missing_token_gets_the_singular_error_401_without_quota_headers(sim: Simulator) -> None:
     response = httpx.post(f"{sim.base_url}/chat/completions", json={"model": CHAT})
     assert response.status_code == 401
-    assert response.json()["errors"]["message"] == INVALID_TOKEN_MESSAGE
+    body = response.json()
+    assert set(body) == {"error"}
+    assert body["error"]["message"] == INVALID_TOKEN_MESSAGE
+    assert is_uuid(body["error"]["request_id"])
+    assert not any(h.startswith("modelscope-ratelimit") for h in response.headers)
 
 
 def test_unbound_token_gets_401_asking_to_bind_alibaba_cloud(sim: Simulator) -> None:
@@ -174,7 +180,7 @@ def test_openai_sdk_sees_authentication_error_for_invalid_token(sim: Simulator) 
     bad = openai.OpenAI(base_url=sim.base_url, api_key="garbage", max_retries=0)
     with pytest.raises(openai.AuthenticationError) as info:
         bad.chat.completions.create(model=CHAT, messages=HELLO)
-    assert "Authenticaton failed" in str(info.value)
+    assert "Authentication failed" in str(info.value)
 
 
 def test_models_list_needs_no_token_and_accepts_garbage_tokens(sim: Simulator) -> None:
@@ -246,15 +252,17 @@ def test_include_usage_adds_final_usage_chunk_with_empty_choices(http: httpx.Cli
     assert all("usage" not in c for c in chunks[:-1])
 
 
-def test_unknown_model_gets_404_with_errors_body_pointing_to_models_list(
+def test_unknown_model_gets_the_2026_400_no_provider_with_quota_headers(
     http: httpx.Client,
 ) -> None:
+    # reference: modelscope-api.md §8.1, "model id not served" is a 400 (not 404) with headers
     response = chat(http, model="Nobody/Not-A-Model")
-    assert response.status_code == 404
+    assert response.status_code == 400
     body = response.json()
-    assert "Not-A-Model" in body["errors"]["message"]
-    assert "/v1/models" in body["errors"]["message"]
-    assert is_uuid(body["request_id"])
+    assert set(body) == {"errors"}
+    assert body["errors"]["message"] == "Model id : Nobody/Not-A-Model , has no provider supported"
+    assert is_uuid(body["errors"]["request_id"])
+    assert quota(response) == (DEFAULT_ACCOUNT_LIMIT,) * 2 + (DEFAULT_MODEL_LIMIT,) * 2
 
 
 def test_embedding_model_on_chat_gets_400(http: httpx.Client) -> None:
@@ -300,18 +308,25 @@ def test_unknown_route_answers_404_page_not_found(sim: Simulator) -> None:
     response = httpx.post(f"{sim.base_url}/completions", json={})
     assert response.status_code == 404
     assert response.text == "404 page not found"
-    assert is_uuid(response.headers["x-request-id"])
+    assert "x-request-id" not in response.headers
 
 
-# -- request ids (§3.3, [INFERRED] header) -------------------------------------------------
+# -- request ids and headers (§8.1) --------------------------------------------------------
 
 
-def test_every_response_has_an_x_request_id_matching_the_error_body(http: httpx.Client) -> None:
+def test_no_response_has_an_x_request_id_the_id_is_in_the_error_body(
+    sim: Simulator, http: httpx.Client
+) -> None:
     ok = chat(http)
     bad = chat(http, model="Nobody/Nothing")
-    assert is_uuid(ok.headers["x-request-id"])
-    assert bad.headers["x-request-id"] == bad.json()["request_id"]
-    assert is_uuid(http.get("/models").headers["x-request-id"])
+    models = http.get("/models")
+    assert all("x-request-id" not in r.headers for r in (ok, bad, models))
+    assert bad.json()["errors"]["request_id"] == sim.requests[-2].request_id
+
+
+def test_json_answers_have_the_real_content_type_with_charset(http: httpx.Client) -> None:
+    for response in (chat(http), chat(http, model="Nobody/Nothing"), http.get("/models")):
+        assert response.headers["content-type"] == "application/json; charset=utf-8"
 
 
 # -- quotas (§3.1, §3.2, §3.3) -------------------------------------------------------------
@@ -362,7 +377,7 @@ def test_quota_429_body_is_request_limit_exceeded_with_request_id_inside(
     body = response.json()
     assert set(body) == {"errors"}
     assert body["errors"]["message"] == "Request limit exceeded."
-    assert body["errors"]["request_id"] == response.headers["x-request-id"]
+    assert body["errors"]["request_id"] == sim.requests[-1].request_id
 
 
 def test_openai_sdk_sees_rate_limit_error_when_quota_is_spent(
@@ -909,7 +924,7 @@ def test_server_error_fault_returns_an_errors_body(
     assert response.status_code == status
     assert response.json() == {
         "errors": {"message": "Internal server error"},
-        "request_id": response.headers["x-request-id"],
+        "request_id": sim.requests[-1].request_id,
     }
 
 
