@@ -1,7 +1,9 @@
 """The HTTP side of the simulator: a Starlette app with ModelScope's `/v1` routes.
 
-Every response carries `x-request-id`; counted responses (successful chat and embedding calls,
-quota 429s) also carry the four quota headers (reference: modelscope-api.md §3.2).
+Successful chat and embedding answers carry the real service's headers: `content-type` with a
+charset, the four quota headers, and no `x-request-id` (reference: modelscope-api.md §8.1, the
+id is in error bodies only). Error answers carry `x-request-id`; quota 429s also carry the
+four quota headers (§3.2).
 
 >>> from modelscope_inference.simulator.state import SimulatorState
 >>> app = create_app(SimulatorState())
@@ -40,7 +42,7 @@ from .validation import EmbeddingRequest, parse_chat, parse_embedding
 
 __all__ = ["ConnectionDropped", "create_app"]
 
-_JSON = "application/json"
+_JSON = "application/json; charset=utf-8"  # reference: modelscope-api.md §8.1
 _BATCH_BYTES = 64 * 1024
 Headers = list[tuple[str, str]]
 
@@ -117,8 +119,7 @@ class _Api:
         if not snap.allowed:
             return _quota_429(gate.rid, snap)
         payload = _embedding_payload(parsed)
-        headers = [("x-request-id", gate.rid), *snap.headers()]
-        return _maybe_dropped(_json(200, payload, headers), gate.faults)
+        return _maybe_dropped(_json(200, payload, snap.headers()), gate.faults)
 
     async def _begin(self, request: Request, body: Any = None) -> str:
         """Give the request an id, record it, and apply the configured latency."""
@@ -173,9 +174,11 @@ class _Api:
         # reference: modelscope-api.md §3.2, a successful call spends one account and one model call
         snap = self.state.quota.consume(req.model.id)
         completion = respond(req) if reply is None else _from_script(reply)
-        headers = [("x-request-id", rid), *snap.headers()]
-        completion_id = f"chatcmpl-{rid.replace('-', '')}"
-        created = int(time.time())
+        # reference: modelscope-api.md §8.1, a real 200 has no x-request-id header
+        headers = snap.headers()
+        # reference: §8.4, "chatcmpl-" + a uuid4 with dashes; `created` in milliseconds
+        completion_id = f"chatcmpl-{rid}"
+        created = time.time_ns() // 1_000_000
         if not req.stream:
             usage = usage_of(req, completion)
             body = completion_body(completion, completion_id, created, req.model.id, usage)
