@@ -309,7 +309,7 @@ def result_from_response(
         choices.append(
             ChatChoice(
                 content=_text(message.get("content")),
-                reasoning=_text(message.get("reasoning_content") or message.get("reasoning")),
+                reasoning=_reasoning(message),
                 tool_calls=parse_tool_calls(message.get("tool_calls")),
                 finish_reason=_str(raw.get("finish_reason")),
                 index=index,
@@ -324,6 +324,17 @@ def result_from_response(
         quota=response.quota,
         warnings=warnings,
     )
+
+
+def _reasoning(message: Mapping[str, Any]) -> str:
+    """The reasoning of a message or delta; ``""`` and null both mean "none".
+
+    ModelScope sends ``reasoning_content: ""`` on every answer and delta that has none
+    (reference: modelscope-api.md §8.4), so emptiness, not presence, decides; some servers
+    name the field ``reasoning``. The answer's other §8.4 extras (``created`` in ms,
+    ``system_fingerprint: ""``, ``function_calls: null``, a non-stream ``delta``) are never read.
+    """
+    return _text(message.get("reasoning_content") or message.get("reasoning"))
 
 
 def _text(value: object) -> str:
@@ -409,7 +420,7 @@ class StreamState:
         delta = raw.get("delta")
         delta = delta if _is_mapping(delta) else {}
         content = _text(delta.get("content"))
-        reasoning = _text(delta.get("reasoning_content") or delta.get("reasoning"))
+        reasoning = _reasoning(delta)
         raw_tools = delta.get("tool_calls")
         chunks = tuple(state.tools.add(raw_tools)) if isinstance(raw_tools, list) else ()
         finish = _str(raw.get("finish_reason"))
