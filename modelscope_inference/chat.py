@@ -501,7 +501,8 @@ class StreamState:
 def preflight_error(transport: Transport, model: str) -> errors.QuotaExhaustedError | None:
     """The error to raise without a request when ``model``'s quota is known to be spent."""
     scope = transport.quota.spent_scope(model)
-    if scope is None:
+    if scope is None or (scope == "account" and catalog.is_provider_routed(model)):
+        # reference: modelscope-api.md §8.3, provider-routed ids are exempt from the free tier
         return None
     status = transport.quota.status(model)
     resets_at = status.resets_at or next_reset(transport.quota.clock())
@@ -535,7 +536,12 @@ def _candidates(request: ChatRequest) -> list[str]:
 
 
 def _should_fall_back(exc: errors.QuotaExhaustedError, model: str, remaining: list[str]) -> bool:
-    if exc.scope != "model" or not remaining:
+    """A model's quota: any next model may help. The account's: only a provider-routed id
+    (``Org/Model:Provider``), exempt from the free tier (reference: modelscope-api.md §8.3),
+    so the free candidates before it are refused, or sent, and passed over on the way."""
+    if not remaining:
+        return False
+    if exc.scope != "model" and not any(map(catalog.is_provider_routed, remaining)):
         return False
     logger.warning(
         "ModelScope model quota exhausted for %s; falling back to %s", model, remaining[0]
