@@ -171,8 +171,39 @@ _learned: dict[str, ThinkingMode] = {}
 _learned_lock = threading.Lock()
 
 
+_PROVIDER_SUFFIX = re.compile(r"^(?P<base>[^:]+):(?P<provider>[A-Za-z0-9][\w.-]*)$")
+
+
+def split_provider(model_id: str) -> tuple[str, str | None]:
+    """``(base id, provider)`` of an API-Provider routed id; provider None for a plain id.
+
+    ModelScope routes ``Org/Model:Provider`` to that provider, billed by it and exempt from the
+    free tier's limits (reference: modelscope-api.md §8.3).
+
+    Example:
+        >>> split_provider("Qwen/Qwen3-32B:DashScope")
+        ('Qwen/Qwen3-32B', 'DashScope')
+    """
+    match = _PROVIDER_SUFFIX.match(model_id)
+    return (match["base"], match["provider"]) if match else (model_id, None)
+
+
+def is_provider_routed(model_id: str) -> bool:
+    """True for ``Org/Model:Provider`` ids (reference: modelscope-api.md §8.3).
+
+    Example:
+        >>> is_provider_routed("Qwen/Qwen3-32B:DashScope"), is_provider_routed("Qwen/Qwen3-32B")
+        (True, False)
+    """
+    return split_provider(model_id)[1] is not None
+
+
 def lookup(model_id: str) -> ModelInfo:
     """Capabilities for ``model_id``: from its family, corrected by what the service taught us.
+
+    A provider-routed id (``Qwen/Qwen3-32B:DashScope``, §8.3) has its base model's
+    capabilities; ``id`` stays the full id. What the service taught us about the full id
+    wins over what it taught us about the base.
 
     Example:
         >>> lookup("Qwen/Qwen3-235B-A22B-Thinking-2507").thinking
@@ -180,13 +211,16 @@ def lookup(model_id: str) -> ModelInfo:
     """
     info = _from_family(model_id)
     learned = _learned.get(model_id)
+    if learned is None and ":" in model_id:
+        learned = _learned.get(split_provider(model_id)[0])
     return replace(info, thinking=learned) if learned else info
 
 
 @functools.lru_cache(maxsize=1024)  # a regex scan per call, on the hot path of every request
 def _from_family(model_id: str) -> ModelInfo:
+    base, _ = split_provider(model_id)  # reference: modelscope-api.md §8.3, by the base id
     for fam in FAMILIES:
-        if fam.pattern.search(model_id):
+        if fam.pattern.search(base):
             return ModelInfo(
                 id=model_id,
                 family=fam.name,
@@ -213,5 +247,6 @@ def forget_learned() -> None:
 
 
 def looks_like_model_id(model_id: str) -> bool:
-    """API-Inference ids are namespaced repo ids, ``Org/Model`` (reference: §4.8)."""
-    return bool(re.fullmatch(r"[\w.-]+/[\w.+-]+", model_id))
+    """API-Inference ids are namespaced repo ids, ``Org/Model`` (reference: §4.8), with an
+    optional ``:Provider`` suffix (§8.3)."""
+    return bool(re.fullmatch(r"[\w.-]+/[\w.+-]+(?::[A-Za-z0-9][\w.-]*)?", model_id))

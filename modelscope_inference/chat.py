@@ -309,7 +309,7 @@ def result_from_response(
         choices.append(
             ChatChoice(
                 content=_text(message.get("content")),
-                reasoning=_text(message.get("reasoning_content") or message.get("reasoning")),
+                reasoning=_reasoning(message),
                 tool_calls=parse_tool_calls(message.get("tool_calls")),
                 finish_reason=_str(raw.get("finish_reason")),
                 index=index,
@@ -324,6 +324,17 @@ def result_from_response(
         quota=response.quota,
         warnings=warnings,
     )
+
+
+def _reasoning(message: Mapping[str, Any]) -> str:
+    """The reasoning of a message or delta; ``""`` and null both mean "none".
+
+    ModelScope sends ``reasoning_content: ""`` on every answer and delta that has none
+    (reference: modelscope-api.md §8.4), so emptiness, not presence, decides; some servers
+    name the field ``reasoning``. The answer's other §8.4 extras (``created`` in ms,
+    ``system_fingerprint: ""``, ``function_calls: null``, a non-stream ``delta``) are never read.
+    """
+    return _text(message.get("reasoning_content") or message.get("reasoning"))
 
 
 def _text(value: object) -> str:
@@ -409,7 +420,7 @@ class StreamState:
         delta = raw.get("delta")
         delta = delta if _is_mapping(delta) else {}
         content = _text(delta.get("content"))
-        reasoning = _text(delta.get("reasoning_content") or delta.get("reasoning"))
+        reasoning = _reasoning(delta)
         raw_tools = delta.get("tool_calls")
         chunks = tuple(state.tools.add(raw_tools)) if isinstance(raw_tools, list) else ()
         finish = _str(raw.get("finish_reason"))
@@ -490,7 +501,8 @@ class StreamState:
 def preflight_error(transport: Transport, model: str) -> errors.QuotaExhaustedError | None:
     """The error to raise without a request when ``model``'s quota is known to be spent."""
     scope = transport.quota.spent_scope(model)
-    if scope is None:
+    if scope is None or (scope == "account" and catalog.is_provider_routed(model)):
+        # reference: modelscope-api.md §8.3, provider-routed ids are exempt from the free tier
         return None
     status = transport.quota.status(model)
     resets_at = status.resets_at or next_reset(transport.quota.clock())
@@ -526,13 +538,15 @@ def _candidates(request: ChatRequest) -> list[str]:
 def _should_fall_back(exc: errors.APIStatusError, model: str, remaining: list[str]) -> bool:
     """Move on when this model cannot answer but another may: its own quota is spent, or it is
     not served or retired (reference: modelscope-api.md §8.1: 400 "has no provider supported",
-    429 insufficient_balance_error, 404)."""
+    429 insufficient_balance_error, 404). A spent account: only a provider-routed id
+    (``Org/Model:Provider``) is exempt from the free tier (§8.3), so the free candidates before
+    it are refused, or sent, and passed over on the way."""
     if not remaining:
         return False
     if isinstance(exc, caught.QuotaExhaustedError):
-        if exc.scope != "model":
+        if exc.scope != "model" and not any(map(catalog.is_provider_routed, remaining)):
             return False
-        reason = "model quota exhausted"
+        reason = f"{exc.scope} quota exhausted"
     else:
         reason = "model not served or retired"
     logger.warning("ModelScope %s for %s; falling back to %s", reason, model, remaining[0])

@@ -4,6 +4,8 @@ Answers carry `content-type: application/json; charset=utf-8` and no `x-request-
 request id is in error bodies only (reference: modelscope-api.md §8.1). Counted responses
 (successful chat and embedding calls, quota 429s) and the §8.1 errors that had them (400
 unserved model, upstream 429) carry the four quota headers (§3.2, §8.1); 401s carry none.
+Provider-routed ids (`Org/Model:Provider`, §8.3) are exempt from the free tier: never counted,
+never refused for quota, and answered without quota headers.
 
 >>> from modelscope_inference.simulator.state import SimulatorState
 >>> app = create_app(SimulatorState())
@@ -33,6 +35,7 @@ from .brain import ChatRequest, Completion, ToolCallOut, respond, usage_of
 from .embeddings import embed, encode_base64, normalize
 from .errors import ApiError
 from .faults import Fault, FaultKind, StreamShape
+from .models import ModelSpec
 from .quota import QuotaSnapshot
 from .render import completion_body, stream_events
 from .script import Reply
@@ -116,12 +119,17 @@ class _Api:
         parsed = parse_embedding(gate.body, self.state.catalog)
         if isinstance(parsed, ApiError):
             return self._refuse(parsed, gate)
-        snap = self.state.quota.consume(parsed.model.id)
-        if not snap.allowed:
+        snap = self._spend(parsed.model)
+        if snap is not None and not snap.allowed:
             return _quota_429(gate.rid, snap)
         payload = _embedding_payload(parsed)
-        headers = snap.headers()
+        headers = snap.headers() if snap is not None else []
         return _maybe_dropped(_json(200, payload, headers), gate.faults)
+
+    def _spend(self, model: ModelSpec) -> QuotaSnapshot | None:
+        """Spend one free-tier call (§3.2); None for a provider-routed id, which the free tier
+        neither counts nor reports: no quota headers (reference: modelscope-api.md §8.3)."""
+        return self.state.quota.consume(model.id) if model.free_tier else None
 
     def _refuse(self, error: ApiError, gate: _Gate) -> Response:
         """A validation error, with the quota headers when the real one has them (§8.1)."""
@@ -181,18 +189,20 @@ class _Api:
         return _raw(fault.status, b"", headers, None)
 
     def _complete(self, req: ChatRequest, rid: str, faults: list[Fault]) -> Response:
-        before = self.state.quota.peek(req.model.id)
-        if not before.allowed:
+        before = self.state.quota.peek(req.model.id) if req.model.free_tier else None
+        if before is not None and not before.allowed:
             return _quota_429(rid, before)
         reply = self.state.scripts.pop()
         if reply is not None and reply.is_error:
             return _scripted_error(reply, rid)
         # reference: modelscope-api.md §3.2, a successful call spends one account and one model call
-        snap = self.state.quota.consume(req.model.id)
+        snap = self._spend(req.model)
         completion = respond(req) if reply is None else _from_script(reply)
-        headers = snap.headers()
-        completion_id = f"chatcmpl-{rid.replace('-', '')}"
-        created = int(time.time())
+        # reference: modelscope-api.md §8.1, a real 200 has no x-request-id header
+        headers = snap.headers() if snap is not None else []
+        # reference: §8.4, "chatcmpl-" + a uuid4 with dashes; `created` in milliseconds
+        completion_id = f"chatcmpl-{rid}"
+        created = time.time_ns() // 1_000_000
         if not req.stream:
             usage = usage_of(req, completion)
             body = completion_body(completion, completion_id, created, req.model.id, usage)

@@ -11,8 +11,8 @@ API-Inference service exposes (reference: modelscope-api.md §1.5, §4.1, §4.7,
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from enum import Enum
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "ModelSpec",
     "build_catalog",
     "classify_model_id",
+    "find_model",
 ]
 
 _CREATED = 1_735_660_800  # 2025-01-01T00:00:00+08:00, a fixed "created" for /v1/models
@@ -59,6 +60,8 @@ class ModelSpec:
     """Vector length for embedding models; 0 for chat models."""
     owned_by: str = ""
     created: int = _CREATED
+    provider: str | None = None
+    """The API provider of a `Org/Model:Provider` id (§8.3); None on the free tier."""
 
     def __post_init__(self) -> None:
         if self.kind is ModelKind.EMBEDDING and self.dimension <= 0:
@@ -70,6 +73,11 @@ class ModelSpec:
     def is_embedding(self) -> bool:
         """True for models served on /v1/embeddings rather than chat."""
         return self.kind is ModelKind.EMBEDDING
+
+    @property
+    def free_tier(self) -> bool:
+        """False for provider-routed ids: billed by the provider, no free quota (§8.3)."""
+        return self.provider is None
 
     @property
     def accepts_images(self) -> bool:
@@ -131,6 +139,26 @@ DEFAULT_MODELS: tuple[ModelSpec, ...] = (
     ModelSpec("Qwen/Qwen3-Embedding-8B", ModelKind.EMBEDDING, dimension=4096),
     ModelSpec("BAAI/bge-large-zh-v1.5", ModelKind.EMBEDDING, dimension=1024),
 )
+
+
+_PROVIDER_ROUTED = re.compile(r"^(?P<base>[^:]+):(?P<provider>[A-Za-z0-9][\w.-]*)$")
+
+
+def find_model(catalog: Mapping[str, ModelSpec], model_id: str) -> ModelSpec | None:
+    """The served model `model_id` names, `Org/Model:Provider` ids included.
+
+    API-Provider routing (reference: modelscope-api.md §8.3) serves any model of the catalog
+    through a named provider; the spec keeps the base model's kind under the full id.
+
+    >>> find_model(build_catalog(), "Qwen/Qwen3-32B:DashScope").provider
+    'DashScope'
+    """
+    spec = catalog.get(model_id)
+    match = _PROVIDER_ROUTED.match(model_id) if spec is None else None
+    base = catalog.get(match["base"]) if match else None
+    if match is None or base is None:
+        return spec
+    return replace(base, id=model_id, provider=match["provider"])
 
 
 def build_catalog(extra: Iterable[ModelSpec | str] | None = ()) -> dict[str, ModelSpec]:

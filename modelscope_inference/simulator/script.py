@@ -19,6 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .render import encode_content_delta
+
 __all__ = ["Reply", "ScriptQueue", "ScriptedToolCall"]
 
 
@@ -132,13 +134,12 @@ class Reply:
 
     @property
     def encoded_chunks(self) -> tuple[bytes, ...] | None:
-        """The `{"content": ...}` deltas, JSON-encoded once at construction."""
+        """The `{"content": ..., "reasoning_content": ""}` deltas, encoded at construction."""
         return self._encoded
 
 
 def _encode_content_deltas(chunks: tuple[str, ...]) -> tuple[bytes, ...]:
-    dumps = json.dumps
-    return tuple(b'{"content":' + dumps(c, ensure_ascii=False).encode() + b"}" for c in chunks)
+    return tuple(encode_content_delta(c) for c in chunks)
 
 
 def _split_evenly(text: str, n: int) -> tuple[str, ...]:

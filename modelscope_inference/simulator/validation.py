@@ -18,7 +18,7 @@ from typing import Any
 
 from .brain import ChatRequest
 from .errors import ApiError, invalid_parameter, model_not_served
-from .models import ModelKind, ModelSpec
+from .models import ModelKind, ModelSpec, find_model
 from .tooluse import ToolChoice, tools_from_openai
 
 __all__ = ["EmbeddingRequest", "parse_chat", "parse_embedding", "resolve_model"]
@@ -51,7 +51,7 @@ def resolve_model(body: Any, catalog: Mapping[str, ModelSpec]) -> ModelSpec | Ap
         return invalid_parameter(
             "`model` is required: give a ModelScope model id such as Qwen/Qwen3-8B."
         )
-    spec = catalog.get(model)
+    spec = find_model(catalog, model)  # `Org/Model:Provider` too (reference: §8.3)
     # reference: modelscope-api.md §8.1, an unserved id answers 400 (not 404) since 2026
     return model_not_served(model) if spec is None else spec
 
