@@ -6,11 +6,32 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import httpx
-from llama_index.core.bridge.pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr
+from llama_index.core.bridge.pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    model_validator,
+)
 from typing_extensions import Self
 
 from modelscope_inference.client import ModelScopeClient
 from modelscope_inference.settings import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
+
+
+def _base_url_as_api_base(values: dict[str, Any]) -> dict[str, Any]:
+    """Move ``base_url`` to ``api_base``; both, with different values, is an error."""
+    if "base_url" not in values:
+        return values
+    base_url = values.pop("base_url")
+    if values.get("api_base") not in (None, base_url):
+        raise TypeError(
+            f"Both api_base={values['api_base']!r} and base_url={base_url!r} were given; "
+            "they are the same option, pass one."
+        )
+    values["api_base"] = base_url
+    return values
 
 
 class CoreClientMixin(BaseModel):
@@ -54,6 +75,24 @@ class CoreClientMixin(BaseModel):
     )
 
     _client: ModelScopeClient | None = PrivateAttr(default=None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _check_keywords(cls, values: Any) -> Any:
+        """``base_url`` is an alias of ``api_base`` (the openai SDK's and LangChain's name); any
+        other unknown keyword is an error, never silently dropped: a test suite that points
+        ``base_url=`` at a local server must not send its traffic to the real service."""
+        if not isinstance(values, dict):
+            return values
+        values = _base_url_as_api_base(dict(values))
+        unknown = sorted(key for key in values if key not in cls.model_fields)
+        if unknown:
+            raise TypeError(
+                f"{cls.__name__} got unexpected keyword argument(s) {', '.join(unknown)}. "
+                "Extra request body fields go in additional_kwargs={...}; see "
+                f"{cls.__name__}.model_fields for the options."
+            )
+        return values
 
     def _core(self) -> ModelScopeClient:
         """The core client, built on first use after unpickling (a pickle has no token)."""

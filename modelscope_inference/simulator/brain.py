@@ -170,7 +170,11 @@ def _json_reply(req: ChatRequest) -> str:
         schema = (fmt.get("json_schema") or {}).get("schema") or {}
         return json.dumps(fill(schema, _fill_context(req)), ensure_ascii=False)
     if fmt.get("type") == "json_object":
-        return json.dumps(_json_object(req), ensure_ascii=False)
+        # JSON mode with the schema written into the prompt (how clients use json_object, since
+        # json_schema is not served: reference: modelscope-api.md §8.3): fill that schema.
+        embedded = _embedded_schema(req.messages)
+        value = _json_object(req) if embedded is None else fill(embedded, _fill_context(req))
+        return json.dumps(value, ensure_ascii=False)
     return _echo(req)
 
 

@@ -58,6 +58,7 @@ class Simulator:
         ssl_certfile: str | None = None,
         ssl_keyfile: str | None = None,
         timeout_keep_alive: int = 5,
+        json_schema_supported: bool = False,
     ) -> None:
         self._state = SimulatorState(
             token=token,
@@ -68,6 +69,7 @@ class Simulator:
             clock=clock,
             models=models,
             max_recorded=max_recorded,
+            json_schema_supported=json_schema_supported,
         )
         self._host = host
         self._port = port

@@ -75,8 +75,13 @@ class SimulatorState:
         clock: datetime | Clock | None = None,
         models: Iterable[ModelSpec | str] | None = (),
         max_recorded: int | None = 10_000,
+        json_schema_supported: bool = False,
     ) -> None:
         self.token = token
+        # reference: modelscope-api.md §8.3, the real service answers response_format
+        # json_schema with 200 and "choices": null; True fills the schema instead (the old,
+        # OpenAI-like behaviour).
+        self.json_schema_supported = json_schema_supported
         self.latency = latency
         self.catalog = build_catalog(models)
         self.quota = QuotaBook(account_limit, default_model_limit, model_limits, clock)
