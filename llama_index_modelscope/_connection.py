@@ -3,7 +3,8 @@ from them (and rebuilt after unpickling), and pickles without the token. Private
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
 from llama_index.core.bridge.pydantic import (
@@ -20,17 +21,19 @@ from modelscope_inference.client import ModelScopeClient
 from modelscope_inference.settings import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
 
 
-def _base_url_as_api_base(values: dict[str, Any]) -> dict[str, Any]:
-    """Move ``base_url`` to ``api_base``; both, with different values, is an error."""
-    if "base_url" not in values:
-        return values
-    base_url = values.pop("base_url")
-    if values.get("api_base") not in (None, base_url):
-        raise TypeError(
-            f"Both api_base={values['api_base']!r} and base_url={base_url!r} were given; "
-            "they are the same option, pass one."
-        )
-    values["api_base"] = base_url
+def _apply_aliases(values: dict[str, Any], aliases: Mapping[str, str]) -> dict[str, Any]:
+    """Move each alias (``base_url``) to its field (``api_base``); both, with different
+    values, is an error."""
+    for alias, name in aliases.items():
+        if alias not in values:
+            continue
+        value = values.pop(alias)
+        if values.get(name) not in (None, value):
+            raise TypeError(
+                f"Both {name}={values[name]!r} and {alias}={value!r} were given; they are the "
+                "same option, pass one."
+            )
+        values[name] = value
     return values
 
 
@@ -75,6 +78,8 @@ class CoreClientMixin(BaseModel):
     )
 
     _client: ModelScopeClient | None = PrivateAttr(default=None)
+    _ALIASES: ClassVar[Mapping[str, str]] = {"base_url": "api_base"}
+    """Other names accepted for fields (the openai SDK's and LangChain's)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -84,7 +89,7 @@ class CoreClientMixin(BaseModel):
         ``base_url=`` at a local server must not send its traffic to the real service."""
         if not isinstance(values, dict):
             return values
-        values = _base_url_as_api_base(dict(values))
+        values = _apply_aliases(dict(values), cls._ALIASES)
         unknown = sorted(key for key in values if key not in cls.model_fields)
         if unknown:
             raise TypeError(

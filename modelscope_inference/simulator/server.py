@@ -224,6 +224,20 @@ class Simulator:
         self._state.scripts.push(replies, times)
 
     @property
+    def json_schema_supported(self) -> bool:
+        """False (the default, as the real service, reference: modelscope-api.md §8.3): a
+        ``response_format`` of type ``json_schema`` gets 200 with ``"choices": null``. True:
+        the schema is filled, as OpenAI would. ``reset()`` restores the constructor's value.
+
+        >>> sim.json_schema_supported = True  # doctest: +SKIP
+        """
+        return self._state.json_schema_supported
+
+    @json_schema_supported.setter
+    def json_schema_supported(self, supported: bool) -> None:
+        self._state.json_schema_supported = supported
+
+    @property
     def latency(self) -> float:
         """Seconds added before every request is handled."""
         return self._state.latency
