@@ -1,7 +1,8 @@
 """Structured output: a pydantic object back from the model, in LangChain and in LlamaIndex.
 
 ``with_structured_output`` picks a method that works for the model: function calling, or JSON
-schema output for models that always think (thinking mode cannot force a tool call). Run it
+mode with the schema in the prompt for models that think (thinking mode cannot force a tool
+call, and ModelScope does not serve ``json_schema`` output). Run it
 with ``python examples/structured_output.py`` (no token: a local simulator fills the schema).
 """
 
@@ -29,7 +30,7 @@ def main() -> None:
     city = llm.with_structured_output(City).invoke("Tell me about Hangzhou.")
     print("LangChain, function calling:", repr(city))
 
-    # ...and JSON schema output on a thinking-only model (chosen automatically).
+    # ...and JSON mode on a thinking-only model (chosen automatically).
     thinker = ChatModelScope(model="Qwen/Qwen3-235B-A22B-Thinking-2507")
     result = thinker.with_structured_output(City, include_raw=True).invoke("Tell me about Chengdu.")
     print("LangChain, thinking model:   ", repr(result["parsed"]))

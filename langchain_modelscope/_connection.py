@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 from pydantic import (
+    AliasChoices,
     BaseModel,
     ConfigDict,
     Field,
@@ -62,8 +63,11 @@ class ModelScopeConnection(BaseModel):
 
     api_key: SecretStr | None = None
     """The ModelScope token; None reads ``MODELSCOPE_API_KEY`` (then ``MODELSCOPE_SDK_TOKEN``)."""
-    base_url: str | None = None
-    """The API root; None reads ``MODELSCOPE_BASE_URL``, then uses the ``.cn`` endpoint."""
+    base_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("base_url", "api_base")
+    )
+    """The API root (also accepted as ``api_base``, LlamaIndex's name); None reads
+    ``MODELSCOPE_BASE_URL``, then uses the ``.cn`` endpoint."""
     timeout: float | None = None
     """Seconds per HTTP request; None uses the core's default (60 s)."""
     max_retries: int = 2

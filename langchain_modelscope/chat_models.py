@@ -58,6 +58,7 @@ from langchain_core.utils.function_calling import (
     convert_to_openai_tool,
 )
 from langchain_core.utils.pydantic import is_basemodel_subclass
+from langchain_core.utils.utils import _build_model_kwargs
 from pydantic import (
     AliasChoices,
     BaseModel,
@@ -72,6 +73,12 @@ from langchain_modelscope._connection import ModelScopeConnection
 from modelscope_inference import ChatRequest, QuotaStatus, Usage, lookup
 from modelscope_inference import ChatResult as CoreChatResult
 from modelscope_inference.chat import ChatChoice, ChatDelta
+from modelscope_inference.messages import data_url, image_part
+from modelscope_inference.structured import (
+    JSON_OBJECT,
+    default_method,
+    with_schema_instruction,
+)
 from modelscope_inference.tokens import estimate_token_ids
 from modelscope_inference.tools import ParsedToolCall, tool_call_to_openai
 
@@ -154,8 +161,10 @@ class ChatModelScope(BaseChatModel, ModelScopeConnection):
 
             llm.with_structured_output(Joke).invoke("Tell me a joke about cats")
 
-        The default method is function calling, or JSON schema output for models that always
-        think (thinking mode rejects the forced ``tool_choice`` function calling needs).
+        The default method is function calling, or JSON mode with the schema in the prompt for
+        models that think (thinking mode rejects the forced ``tool_choice`` function calling
+        needs). ModelScope does not serve ``json_schema`` output, so ``method="json_schema"``
+        runs as JSON mode too (reference: modelscope-api.md §8.3).
 
     Reasoning:
         Reasoning is in ``additional_kwargs["reasoning_content"]`` and in ``content_blocks``
@@ -207,6 +216,16 @@ class ChatModelScope(BaseChatModel, ModelScopeConnection):
     """Extra top-level body fields (the openai SDK's name for ``model_kwargs``)."""
 
     model_config = ConfigDict(populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _move_unknown_to_model_kwargs(cls, values: Any) -> Any:
+        """LangChain's convention (as in ``ChatOpenAI``): an unknown keyword goes into
+        ``model_kwargs``, sent as a top-level body field, with a warning that names it; never
+        silently dropped."""
+        if not isinstance(values, dict):
+            return values
+        return _build_model_kwargs(dict(values), _field_names(cls))
 
     @model_validator(mode="after")
     def _check_streaming_n(self) -> Self:
@@ -343,8 +362,14 @@ class ChatModelScope(BaseChatModel, ModelScopeConnection):
             "fallback_models": options.pop("fallback_models", self.fallback_models),
             "pass_back_reasoning": options.pop("pass_back_reasoning", self.pass_back_reasoning),
         }
-        if "response_format" in options:
-            options["response_format"] = _response_format(options["response_format"])
+        schema = options.pop("response_schema", None)
+        if isinstance(options.get("response_format"), type):
+            # A pydantic class as response_format: JSON mode with its schema in the prompt.
+            schema = _schema_for_prompt(options["response_format"])
+            options["response_format"] = dict(JSON_OBJECT)
+        wire_messages = [_message_to_dict(message) for message in messages]
+        if schema is not None:
+            wire_messages = with_schema_instruction(wire_messages, schema)
         params = {
             **self._default_params,
             "stop": stop or self.stop or None,
@@ -354,7 +379,7 @@ class ChatModelScope(BaseChatModel, ModelScopeConnection):
             **options,
         }
         return ChatRequest(
-            messages=[_message_to_dict(message) for message in messages],
+            messages=wire_messages,
             params=params,
             **request_options,
         )
@@ -481,20 +506,24 @@ class ChatModelScope(BaseChatModel, ModelScopeConnection):
     ) -> Runnable[LanguageModelInput, dict[str, Any] | BaseModel]:
         """A runnable that answers with ``schema`` (pydantic class, TypedDict or JSON schema).
 
-        ``method`` defaults to ``"function_calling"``, or ``"json_schema"`` for models that
-        think (thinking mode cannot force a tool call; reference: modelscope-api.md §3.3).
-        ``"json_mode"`` asks for a JSON object: describe the keys in the prompt.
+        ``method`` defaults, per model, to what works on ModelScope:
+        ``"function_calling"`` (a forced tool call) for models that call tools and do not
+        think (hybrid Qwen3 models included: thinking is turned off for the call), and
+        ``"json_mode"`` for models that think (thinking mode refuses a forced ``tool_choice``,
+        reference: modelscope-api.md §3.3) or cannot call tools. ``"json_mode"`` sends
+        ``response_format={"type": "json_object"}`` and writes the schema into the system
+        prompt. ``"json_schema"`` runs as ``"json_mode"``: the service answers a
+        ``json_schema`` request with no choices at all (§8.3), and every call is counted.
 
         Example:
             >>> llm.with_structured_output(Joke).invoke("Tell me a joke about cats")
             Joke(setup='...', punchline='...')
         """
-        method = method or self._structured_output_method()
+        method = self._structured_output_method(method)
         if schema is None and method != "json_mode":
             raise ValueError(f"with_structured_output(method={method!r}) needs a schema.")
-        is_pydantic = isinstance(schema, type) and is_basemodel_subclass(schema)
         ls_format = {"kwargs": {"method": method, "strict": strict}, "schema": schema}
-        parser: Runnable[Any, Any]
+        llm: Runnable[Any, Any]
         if method == "function_calling":
             assert schema is not None
             tool_name = convert_to_openai_tool(schema)["function"]["name"]
@@ -505,29 +534,13 @@ class ChatModelScope(BaseChatModel, ModelScopeConnection):
                 ls_structured_output_format=ls_format,
                 **kwargs,
             )
-            parser = (
-                PydanticToolsParser(tools=[schema], first_tool_only=True)  # type: ignore[list-item]
-                if is_pydantic
-                else JsonOutputKeyToolsParser(key_name=tool_name, first_tool_only=True)
-            )
-        elif method in ("json_mode", "json_schema"):
-            response_format = (
-                {"type": "json_object"}
-                if method == "json_mode"
-                else _json_schema_format(schema, strict)  # type: ignore[arg-type]
-            )
-            llm = self.bind(
-                response_format=response_format, ls_structured_output_format=ls_format, **kwargs
-            )
-            parser = (
-                PydanticOutputParser(pydantic_object=schema)  # type: ignore[arg-type]
-                if is_pydantic
-                else JsonOutputParser()
-            )
         else:
-            raise ValueError(
-                f"Unknown method {method!r}; use 'function_calling', 'json_mode' or 'json_schema'."
+            if schema is not None:
+                kwargs["response_schema"] = _schema_for_prompt(schema)
+            llm = self.bind(
+                response_format=dict(JSON_OBJECT), ls_structured_output_format=ls_format, **kwargs
             )
+        parser = _structured_parser(schema, method)
         if not include_raw:
             return llm | parser
         parsed = RunnablePassthrough.assign(
@@ -538,16 +551,20 @@ class ChatModelScope(BaseChatModel, ModelScopeConnection):
             [unparsed], exception_key="parsing_error"
         )
 
-    def _structured_output_method(self) -> StructuredOutputMethod:
-        """Function calling unless the model thinks: thinking mode rejects the forced
-        ``tool_choice`` it relies on (reference: modelscope-api.md §3.3)."""
-        info = lookup(self.model_name)
-        thinks = info.thinking == "always" or (
-            info.thinking == "hybrid" and self.enable_thinking is True
+    def _structured_output_method(
+        self, method: StructuredOutputMethod | None
+    ) -> Literal["function_calling", "json_mode"]:
+        """The method that will run: the model's default (see :func:`default_method`) when
+        none is given, and JSON mode for ``json_schema`` (reference: modelscope-api.md §8.3)."""
+        if method is None:
+            return default_method(lookup(self.model_name), self.enable_thinking)
+        if method == "json_schema":
+            return "json_mode"
+        if method in ("function_calling", "json_mode"):
+            return method
+        raise ValueError(
+            f"Unknown method {method!r}; use 'function_calling', 'json_mode' or 'json_schema'."
         )
-        if info.tool_calling and not thinks:
-            return "function_calling"
-        return "json_schema" if info.json_schema else "json_mode"
 
 
 # langchain-core inspects ``_generate``/``_agenerate`` on every call to see whether they take
@@ -555,6 +572,20 @@ class ChatModelScope(BaseChatModel, ModelScopeConnection):
 _inspected: tuple[Any, ...] = (ChatModelScope._generate, ChatModelScope._agenerate)
 for _method in _inspected:
     _method.__signature__ = inspect.signature(_method)
+
+
+def _field_names(cls: type[BaseModel]) -> set[str]:
+    """Every name a field is accepted under: its name, alias and validation aliases."""
+    names: set[str] = set()
+    for name, info in cls.model_fields.items():
+        names.add(name)
+        if info.alias:
+            names.add(info.alias)
+        if isinstance(info.validation_alias, str):
+            names.add(info.validation_alias)
+        elif isinstance(info.validation_alias, AliasChoices):
+            names.update(c for c in info.validation_alias.choices if isinstance(c, str))
+    return names
 
 
 # --- LangChain -> wire ------------------------------------------------------------------------
@@ -611,13 +642,37 @@ def _content(content: str | list[str | dict[Any, Any]], assistant: bool = False)
             continue
         elif block.get("type") == "text":
             parts.append({"type": "text", "text": str(block.get("text", ""))})
-        elif assistant:
-            continue
-        elif block.get("type") != "image_url" and is_data_content_block(block):
-            parts.append(convert_to_openai_data_block(block))
-        else:
-            parts.append(block)
+        elif not assistant:
+            parts.append(_content_part(block))
     return parts
+
+
+def _content_part(block: dict[str, Any]) -> dict[str, Any]:
+    """A non-text block on the wire. Images of every LangChain form (``image`` with ``url`` or
+    ``base64``, the older ``source_type`` form, ``image_url`` with a string) become
+    ``{"type": "image_url", "image_url": {"url": ...}}``: ModelScope rejects ``type: "image"``
+    and accepts text, ``image_url``, ``video_url`` and ``video`` parts (reference:
+    modelscope-api.md §8.3). Video parts and unknown blocks pass through."""
+    kind = block.get("type")
+    if kind == "image_url":
+        image = block.get("image_url")
+        return image_part(image) if isinstance(image, str) else block
+    if kind != "image":
+        return block
+    if block.get("url") or block.get("source_type") == "url":
+        return image_part(str(block["url"]), (block.get("extras") or {}).get("detail"))
+    data = block.get("base64") or (
+        block.get("data") if block.get("source_type") == "base64" else None
+    )
+    if isinstance(data, str):
+        return image_part(data_url(data, block.get("mime_type")))
+    if is_data_content_block(block) and block.get("source_type") != "id" and "file_id" not in block:
+        return convert_to_openai_data_block(block)
+    raise ValueError(
+        "ModelScope takes images as an http(s) URL or base64 data; an image given by file id "
+        f"cannot be sent ({sorted(block)}). Pass {{'type': 'image', 'url': ...}} or "
+        "{'type': 'image', 'base64': ..., 'mime_type': ...}."
+    )
 
 
 def _tool_call_to_wire(call: ToolCall) -> dict[str, Any]:
@@ -646,26 +701,36 @@ def _tool_choice(
     )
 
 
-def _json_schema_format(schema: dict[str, Any] | type, strict: bool | None) -> dict[str, Any]:
-    """An OpenAI ``response_format`` of type ``json_schema`` for ``schema``."""
+def _schema_for_prompt(schema: dict[str, Any] | type) -> dict[str, Any]:
+    """The JSON schema to write into the prompt for JSON mode: a JSON schema dict as given
+    (or the ``schema`` of a named ``{"name", "schema"}`` dict), else LangChain's conversion of
+    a pydantic class, TypedDict or function, titled with its name."""
     if isinstance(schema, dict) and schema.get("type") == "json_schema":
+        schema = schema.get("json_schema") or {}
+    if isinstance(schema, dict) and "name" in schema and isinstance(schema.get("schema"), dict):
+        return dict(schema["schema"])
+    if isinstance(schema, dict) and "properties" in schema:
         return schema
-    if isinstance(schema, dict) and "name" in schema and "schema" in schema:
-        return {"type": "json_schema", "json_schema": schema}
-    function = convert_to_openai_function(schema, strict=strict)
-    json_schema: dict[str, Any] = {"name": function["name"], "schema": function["parameters"]}
+    function = convert_to_openai_function(schema)
+    converted: dict[str, Any] = {"title": function["name"]}
     if function.get("description"):
-        json_schema["description"] = function["description"]
-    if strict is not None:
-        json_schema["strict"] = strict
-    return {"type": "json_schema", "json_schema": json_schema}
+        converted["description"] = function["description"]
+    return {**converted, **function["parameters"]}
 
 
-def _response_format(value: Any) -> Any:
-    """A pydantic class bound as ``response_format`` becomes its JSON-schema form."""
-    if isinstance(value, type) and is_basemodel_subclass(value):
-        return _json_schema_format(value, None)
-    return value
+def _structured_parser(schema: dict[str, Any] | type | None, method: str) -> Runnable[Any, Any]:
+    """The parser for a structured answer: tool-call arguments or the JSON text, into the
+    pydantic class when ``schema`` is one, else into a dict."""
+    is_pydantic = isinstance(schema, type) and is_basemodel_subclass(schema)
+    if method == "function_calling":
+        assert schema is not None
+        if is_pydantic:
+            return PydanticToolsParser(tools=[schema], first_tool_only=True)  # type: ignore[list-item]
+        tool_name = convert_to_openai_tool(schema)["function"]["name"]
+        return JsonOutputKeyToolsParser(key_name=tool_name, first_tool_only=True)
+    if is_pydantic:
+        return PydanticOutputParser(pydantic_object=schema)  # type: ignore[arg-type]
+    return JsonOutputParser()
 
 
 # --- wire -> LangChain ------------------------------------------------------------------------

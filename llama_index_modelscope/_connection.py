@@ -3,14 +3,38 @@ from them (and rebuilt after unpickling), and pickles without the token. Private
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
-from llama_index.core.bridge.pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr
+from llama_index.core.bridge.pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    model_validator,
+)
 from typing_extensions import Self
 
 from modelscope_inference.client import ModelScopeClient
 from modelscope_inference.settings import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
+
+
+def _apply_aliases(values: dict[str, Any], aliases: Mapping[str, str]) -> dict[str, Any]:
+    """Move each alias (``base_url``) to its field (``api_base``); both, with different
+    values, is an error."""
+    for alias, name in aliases.items():
+        if alias not in values:
+            continue
+        value = values.pop(alias)
+        if values.get(name) not in (None, value):
+            raise TypeError(
+                f"Both {name}={values[name]!r} and {alias}={value!r} were given; they are the "
+                "same option, pass one."
+            )
+        values[name] = value
+    return values
 
 
 class CoreClientMixin(BaseModel):
@@ -54,6 +78,26 @@ class CoreClientMixin(BaseModel):
     )
 
     _client: ModelScopeClient | None = PrivateAttr(default=None)
+    _ALIASES: ClassVar[Mapping[str, str]] = {"base_url": "api_base"}
+    """Other names accepted for fields (the openai SDK's and LangChain's)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _check_keywords(cls, values: Any) -> Any:
+        """``base_url`` is an alias of ``api_base`` (the openai SDK's and LangChain's name); any
+        other unknown keyword is an error, never silently dropped: a test suite that points
+        ``base_url=`` at a local server must not send its traffic to the real service."""
+        if not isinstance(values, dict):
+            return values
+        values = _apply_aliases(dict(values), cls._ALIASES)
+        unknown = sorted(key for key in values if key not in cls.model_fields)
+        if unknown:
+            raise TypeError(
+                f"{cls.__name__} got unexpected keyword argument(s) {', '.join(unknown)}. "
+                "Extra request body fields go in additional_kwargs={...}; see "
+                f"{cls.__name__}.model_fields for the options."
+            )
+        return values
 
     def _core(self) -> ModelScopeClient:
         """The core client, built on first use after unpickling (a pickle has no token)."""

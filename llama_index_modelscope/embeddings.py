@@ -13,7 +13,8 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
 from llama_index.core.bridge.pydantic import Field
@@ -47,6 +48,9 @@ class ModelScopeEmbedding(CoreClientMixin, BaseEmbedding):
     additional_kwargs: dict[str, Any] = Field(
         default_factory=dict, description="Extra top-level request body fields."
     )
+
+    # ``model`` as in LlamaIndex's OpenAIEmbedding.
+    _ALIASES: ClassVar[Mapping[str, str]] = {"base_url": "api_base", "model": "model_name"}
 
     def __init__(self, **data: Any) -> None:
         """Validate the fields, then resolve the token and base URL, so a bad configuration

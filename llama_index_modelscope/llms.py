@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Generator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -40,21 +40,27 @@ from llama_index.core.base.llms.types import (
     TextBlock,
     ThinkingBlock,
     ToolCallBlock,
+    VideoBlock,
 )
 from llama_index.core.bridge.pydantic import Field
 from llama_index.core.constants import DEFAULT_NUM_OUTPUTS
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import ToolSelection
+from llama_index.core.prompts import PromptTemplate
+from llama_index.core.types import Model, PydanticProgramMode
 
 from llama_index_modelscope._connection import CoreClientMixin
 from modelscope_inference._lazy import errors
 from modelscope_inference.catalog import lookup
 from modelscope_inference.chat import ChatDelta, ChatRequest, ChatResult, Usage
+from modelscope_inference.messages import data_url, image_part
 from modelscope_inference.quota import QuotaStatus
+from modelscope_inference.structured import JSON_OBJECT, default_method
 from modelscope_inference.tools import ParsedToolCall, parse_arguments, tool_call_to_openai
 
 if TYPE_CHECKING:
+    from llama_index.core.program.utils import FlexibleModel
     from llama_index.core.tools.types import BaseTool
 
     from modelscope_inference.errors import ToolArgumentsError
@@ -69,16 +75,22 @@ _ROLES = {"chatbot": "assistant", "model": "assistant", "developer": "system"}
 
 
 def _image_url(block: ImageBlock) -> dict[str, Any]:
-    """OpenAI ``image_url`` part: the URL as is, or the bytes as a data URI."""
+    """OpenAI ``image_url`` part: the URL as is, or the bytes (or file at ``path``) as a data
+    URI; ModelScope rejects ``type: "image"`` (reference: modelscope-api.md §8.3)."""
+    if block.url:
+        return image_part(str(block.url), block.detail)
+    data = block.resolve_image(as_base64=True).read().decode("utf-8")
+    return image_part(data_url(data, block.image_mimetype), block.detail)
+
+
+def _video_url(block: VideoBlock) -> dict[str, Any]:
+    """OpenAI-style ``video_url`` part, which ModelScope accepts (reference: §8.3)."""
     if block.url:
         url = str(block.url)
     else:
-        data = block.resolve_image(as_base64=True).read().decode("utf-8")
-        url = f"data:{block.image_mimetype or 'image/png'};base64,{data}"
-    image: dict[str, Any] = {"url": url}
-    if block.detail:
-        image["detail"] = block.detail
-    return {"type": "image_url", "image_url": image}
+        data = block.resolve_video(as_base64=True).read().decode("utf-8")
+        url = f"data:{block.video_mimetype or 'video/mp4'};base64,{data}"
+    return {"type": "video_url", "video_url": {"url": url}}
 
 
 def _tool_call_to_wire(block: ToolCallBlock) -> dict[str, Any]:
@@ -103,13 +115,15 @@ def to_wire_message(message: ChatMessage) -> dict[str, Any]:
             parts.append({"type": "text", "text": block.text})
         elif isinstance(block, ImageBlock):
             parts.append(_image_url(block))
+        elif isinstance(block, VideoBlock):
+            parts.append(_video_url(block))
         elif isinstance(block, ThinkingBlock):
             reasoning.append(block.content or "")
         elif isinstance(block, ToolCallBlock):
             tool_calls.append(_tool_call_to_wire(block))
         elif not isinstance(block, CachePoint):
             raise ValueError(
-                f"ModelScope chat accepts text and image content only, not "
+                f"ModelScope chat accepts text, image and video content only, not "
                 f"{type(block).__name__}; convert it to text first."
             )
     extra = message.additional_kwargs
@@ -477,6 +491,90 @@ class ModelScopeLLM(CoreClientMixin, FunctionCallingLLM):
     ) -> CompletionResponseAsyncGen:
         """Async twin of :meth:`stream_complete`."""
         return await astream_chat_to_completion_decorator(self._astream_chat)(prompt, **kwargs)
+
+    # -- structured output (reference: modelscope-api.md §8.3) ------------------------------
+
+    def _structured_runner(
+        self, llm_kwargs: dict[str, Any] | None
+    ) -> tuple[ModelScopeLLM, dict[str, Any] | None]:
+        """The LLM that runs a structured-output program, and its ``llm_kwargs``.
+
+        With ``pydantic_program_mode`` left at DEFAULT, a model that thinks (or cannot call
+        tools) runs LlamaIndex's text-completion program, which writes the schema into the
+        prompt, instead of forced function calling, which thinking mode refuses (§3.3). JSON
+        programs ask for ``response_format={"type": "json_object"}``: ModelScope answers
+        ``json_schema`` with no choices, but serves ``json_object`` (§8.3).
+        """
+        mode = self.pydantic_program_mode
+        if mode is PydanticProgramMode.DEFAULT:
+            if default_method(lookup(self.model), self.enable_thinking) != "json_mode":
+                return self, llm_kwargs
+            runner = self.model_copy(update={"pydantic_program_mode": PydanticProgramMode.LLM})
+        elif mode is PydanticProgramMode.LLM:
+            runner = self
+        else:
+            return self, llm_kwargs
+        return runner, {"response_format": dict(JSON_OBJECT), **(llm_kwargs or {})}
+
+    def structured_predict(
+        self,
+        output_cls: type[Model],
+        prompt: PromptTemplate,
+        llm_kwargs: dict[str, Any] | None = None,
+        **prompt_args: Any,
+    ) -> Model:
+        """An ``output_cls`` object: by function calling, or, on models that think, by JSON
+        mode with the schema in the prompt (see ``_structured_runner``).
+
+        Example:
+            >>> llm.structured_predict(City, PromptTemplate("Facts about {c}"), c="Hangzhou")
+            City(name='Hangzhou', country='China', population=12500000)
+        """
+        runner, kwargs = self._structured_runner(llm_kwargs)
+        result: Model = FunctionCallingLLM.structured_predict(
+            runner, output_cls, prompt, kwargs, **prompt_args
+        )
+        return result
+
+    async def astructured_predict(
+        self,
+        output_cls: type[Model],
+        prompt: PromptTemplate,
+        llm_kwargs: dict[str, Any] | None = None,
+        **prompt_args: Any,
+    ) -> Model:
+        """Async twin of :meth:`structured_predict`."""
+        runner, kwargs = self._structured_runner(llm_kwargs)
+        result: Model = await FunctionCallingLLM.astructured_predict(
+            runner, output_cls, prompt, kwargs, **prompt_args
+        )
+        return result
+
+    def stream_structured_predict(
+        self,
+        output_cls: type[Model],
+        prompt: PromptTemplate,
+        llm_kwargs: dict[str, Any] | None = None,
+        **prompt_args: Any,
+    ) -> Generator[Model | FlexibleModel, None, None]:
+        """Partial objects as the answer streams; the method as in :meth:`structured_predict`."""
+        runner, kwargs = self._structured_runner(llm_kwargs)
+        return FunctionCallingLLM.stream_structured_predict(
+            runner, output_cls, prompt, kwargs, **prompt_args
+        )
+
+    async def astream_structured_predict(
+        self,
+        output_cls: type[Model],
+        prompt: PromptTemplate,
+        llm_kwargs: dict[str, Any] | None = None,
+        **prompt_args: Any,
+    ) -> AsyncGenerator[Model | FlexibleModel, None]:
+        """Async twin of :meth:`stream_structured_predict`."""
+        runner, kwargs = self._structured_runner(llm_kwargs)
+        return await FunctionCallingLLM.astream_structured_predict(
+            runner, output_cls, prompt, kwargs, **prompt_args
+        )
 
     # -- tools -------------------------------------------------------------------------------
 

@@ -43,7 +43,9 @@ class ModelInfo:
     context_window: int = UNKNOWN_CONTEXT_WINDOW
     max_output: int | None = None
     embedding_dim: int | None = None
-    json_schema: bool = True
+    json_schema: bool = False
+    """Whether ``response_format: json_schema`` works: never, so far. The service answers it
+    with 200 and ``choices: null`` (reference: modelscope-api.md §8.3); use ``json_object``."""
     known: bool = True
 
     @property

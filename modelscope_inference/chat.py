@@ -34,6 +34,7 @@ from modelscope_inference._lazy import caught, errors
 from modelscope_inference.messages import prepare_messages
 from modelscope_inference.quota import QuotaStatus, next_reset
 from modelscope_inference.retry import RetryPolicy
+from modelscope_inference.structured import is_json_schema_format
 from modelscope_inference.tools import (
     ParsedToolCall,
     ToolCallAccumulator,
@@ -189,6 +190,12 @@ class CallPlan:
     stream: bool
     warnings: tuple[str, ...] = ()
 
+    @property
+    def asks_json_schema(self) -> bool:
+        """True when the body asks for ``json_schema`` output, which the service answers with
+        ``choices: null`` (reference: modelscope-api.md §8.3)."""
+        return is_json_schema_format(self.body.get("response_format"))
+
 
 def normalize_tool_choice(choice: str | Mapping[str, Any] | None) -> str | dict[str, Any] | None:
     """``"any"`` → ``"required"``; a bare tool name → the OpenAI object form."""
@@ -293,12 +300,18 @@ def learn_from_thinking_error(model: str, error: errors.ThinkingModeError) -> bo
 
 
 def result_from_response(
-    response: JSONResponse, model: str, warnings: tuple[str, ...]
+    response: JSONResponse, model: str, warnings: tuple[str, ...], *, json_schema: bool = False
 ) -> ChatResult:
-    """Turn a non-streamed ``chat.completion`` body into a :class:`ChatResult`."""
+    """Turn a non-streamed ``chat.completion`` body into a :class:`ChatResult`.
+
+    ``json_schema``: the request asked for ``json_schema`` output, so an answer without
+    choices raises :class:`JSONSchemaUnsupportedError`, which names the fix.
+    """
     data = response.data
     raw_choices = data.get("choices")
     if not isinstance(raw_choices, list) or not raw_choices:
+        if json_schema:
+            raise json_schema_unsupported(model, _http_response(response), data)
         raise _invalid(response, model, "no choices in the answer")
     choices = []
     for position, raw in enumerate(raw_choices):
@@ -358,10 +371,30 @@ def _str(value: object) -> str | None:
 def _invalid(response: JSONResponse, model: str, what: str) -> errors.InvalidResponseError:
     return errors.InvalidResponseError(
         f"ModelScope's answer could not be read ({what}; model {model!r}).",
-        response=httpx.Response(
-            response.status, headers=response.headers, request=httpx.Request("POST", CHAT_PATH)
-        ),
+        response=_http_response(response),
         body=response.data,
+        model=model,
+    )
+
+
+def _http_response(response: JSONResponse) -> httpx.Response:
+    return httpx.Response(
+        response.status, headers=response.headers, request=httpx.Request("POST", CHAT_PATH)
+    )
+
+
+def json_schema_unsupported(
+    model: str, response: httpx.Response, body: object
+) -> errors.JSONSchemaUnsupportedError:
+    """The error for a ``json_schema`` request answered without choices (§8.3)."""
+    return errors.JSONSchemaUnsupportedError(
+        f"ModelScope answered a response_format of type 'json_schema' with no choices "
+        f"(model {model!r}): the service does not support json_schema output. Use "
+        "with_structured_output(..., method='json_mode') or method='function_calling' "
+        "(LangChain), structured_predict (LlamaIndex), or response_format="
+        "{'type': 'json_object'} with the schema described in the prompt.",
+        response=response,
+        body=body,
         model=model,
     )
 
@@ -381,13 +414,21 @@ class StreamState:
     chunks (reference: modelscope-api.md §4.4) and treats ``None`` and ``""`` alike (§A.3).
     """
 
-    def __init__(self, model: str, warnings: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, model: str, warnings: tuple[str, ...] = (), *, json_schema: bool = False
+    ) -> None:
         self.model = model
         self.warnings = warnings
+        self.json_schema = json_schema
         self.id: str | None = None
         self.usage: Usage | None = None
         self.choices: dict[int, _ChoiceState] = {}
         self.started = False
+
+    @classmethod
+    def for_plan(cls, plan: CallPlan) -> StreamState:
+        """The state for streaming ``plan``'s answer."""
+        return cls(plan.model, plan.warnings, json_schema=plan.asks_json_schema)
 
     def consume(self, event: object) -> list[ChatDelta]:
         """Deltas for one event (usually one; none for keep-alives and usage chunks)."""
@@ -441,8 +482,14 @@ class StreamState:
             model=self.model,
         )
 
+    def _check_answered(self, stream: EventStream) -> None:
+        """A ``json_schema`` request whose stream carried no choice gets the typed error."""
+        if self.json_schema and not self.choices:
+            raise json_schema_unsupported(self.model, stream.response, None)
+
     def final_delta(self, stream: EventStream) -> ChatDelta:
         """The closing delta: finish reason, usage, ids and quota."""
+        self._check_answered(stream)
         first = self.choices.get(0)
         return ChatDelta(
             choice_index=0,
@@ -459,6 +506,7 @@ class StreamState:
 
     def result(self, stream: EventStream) -> ChatResult:
         """The aggregate of everything consumed, as one :class:`ChatResult`."""
+        self._check_answered(stream)
         choices = [
             ChatChoice(
                 content="".join(s.content),
@@ -621,10 +669,12 @@ class ChatClient:
     def _complete_once(self, plan: CallPlan) -> ChatResult:
         if not plan.stream:
             reply = self.transport.post(CHAT_PATH, plan.body, model=plan.model)
-            return result_from_response(reply, plan.model, plan.warnings)
+            return result_from_response(
+                reply, plan.model, plan.warnings, json_schema=plan.asks_json_schema
+            )
         # Nothing reaches the caller until the end, so a broken internal stream is safe to retry.
         with self.transport.stream(CHAT_PATH, plan.body, model=plan.model) as events:
-            state = StreamState(plan.model, plan.warnings)
+            state = StreamState.for_plan(plan)
             for event in events:
                 state.consume(event)
             return state.result(events)
@@ -636,9 +686,11 @@ class ChatClient:
     async def _acomplete_once(self, plan: CallPlan) -> ChatResult:
         if not plan.stream:
             reply = await self.transport.apost(CHAT_PATH, plan.body, model=plan.model)
-            return result_from_response(reply, plan.model, plan.warnings)
+            return result_from_response(
+                reply, plan.model, plan.warnings, json_schema=plan.asks_json_schema
+            )
         async with self.transport.astream(CHAT_PATH, plan.body, model=plan.model) as events:
-            state = StreamState(plan.model, plan.warnings)
+            state = StreamState.for_plan(plan)
             async for event in events:
                 state.consume(event)
             return state.result(events)
@@ -705,7 +757,7 @@ class ChatClient:
                 events = inner.enter_context(
                     self.transport.stream(CHAT_PATH, plan.body, model=plan.model)
                 )
-                state = StreamState(plan.model, plan.warnings)
+                state = StreamState.for_plan(plan)
                 iterator = iter(events)
                 first = _read_until_output(iterator, state)
             except BaseException:
@@ -753,7 +805,7 @@ class ChatClient:
                 events = await inner.enter_async_context(
                     self.transport.astream(CHAT_PATH, plan.body, model=plan.model)
                 )
-                state = StreamState(plan.model, plan.warnings)
+                state = StreamState.for_plan(plan)
                 iterator = events.__aiter__()
                 inner.push_async_callback(iterator.aclose)  # closed, not left to the GC
                 first = await _aread_until_output(iterator, state)

@@ -22,6 +22,7 @@ which keeps ``import langchain_modelscope`` fast. Catch what you mean::
     │   ├── APITimeoutError
     │   └── StreamInterruptedError      a stream broke after output began
     ├── InvalidResponseError            an answer we could not parse
+    │   └── JSONSchemaUnsupportedError  ``choices: null`` for a ``json_schema`` response_format
     └── ToolArgumentsError              a tool call whose arguments are not a JSON object
 
 Example:
@@ -274,6 +275,20 @@ class InvalidResponseError(ModelScopeError, openai.APIResponseValidationError):
     ) -> None:
         super().__init__(response, body, message=redact(message))
         self.model = model
+
+
+class JSONSchemaUnsupportedError(InvalidResponseError):
+    """A ``response_format: json_schema`` request was answered with ``"choices": null``.
+
+    The service does not serve ``json_schema`` output (reference: modelscope-api.md §8.3); ask
+    for ``{"type": "json_object"}`` with the schema in the prompt instead, which is what
+    ``with_structured_output`` (LangChain) and ``structured_predict`` (LlamaIndex) do by default.
+    Not retried: the same request gets the same answer.
+
+    Example:
+        >>> except JSONSchemaUnsupportedError:
+        ...     llm.with_structured_output(City, method="json_mode")
+    """
 
 
 class ToolArgumentsError(ModelScopeError, ValueError):

@@ -46,6 +46,48 @@ def prepare_messages(
     return prepared
 
 
+# First base64 characters of common image formats' magic numbers.
+_BASE64_MAGIC = (
+    ("iVBORw0KGgo", "image/png"),
+    ("/9j/", "image/jpeg"),
+    ("R0lGOD", "image/gif"),
+    ("UklGR", "image/webp"),
+    ("Qk", "image/bmp"),
+)
+
+
+def image_part(url: str, detail: str | None = None) -> dict[str, Any]:
+    """An OpenAI ``image_url`` content part, the only image form ModelScope accepts: it
+    rejects ``type: "image"`` (reference: modelscope-api.md §8.3, §4.7).
+
+    Example:
+        >>> image_part("https://example.com/cat.png")
+        {'type': 'image_url', 'image_url': {'url': 'https://example.com/cat.png'}}
+    """
+    image: dict[str, Any] = {"url": url}
+    if detail:
+        image["detail"] = detail
+    return {"type": "image_url", "image_url": image}
+
+
+def data_url(base64_data: str, mime_type: str | None = None) -> str:
+    """A ``data:`` URL for base64 image data; the type is read from the data when not given.
+
+    Example:
+        >>> data_url("iVBORw0KGgoAAAA")[:22]
+        'data:image/png;base64,'
+    """
+    mime = mime_type or guess_image_mime(base64_data)
+    return f"data:{mime};base64,{base64_data}"
+
+
+def guess_image_mime(base64_data: str) -> str:
+    """The image type of base64 data from its first bytes; PNG when unknown."""
+    return next(
+        (mime for magic, mime in _BASE64_MAGIC if base64_data.startswith(magic)), "image/png"
+    )
+
+
 def has_image(messages: Iterable[Mapping[str, Any]]) -> bool:
     """True when any message carries an image part."""
     for message in messages:

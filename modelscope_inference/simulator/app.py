@@ -197,12 +197,14 @@ class _Api:
             return _scripted_error(reply, rid)
         # reference: modelscope-api.md §3.2, a successful call spends one account and one model call
         snap = self._spend(req.model)
-        completion = respond(req) if reply is None else _from_script(reply)
         # reference: modelscope-api.md §8.1, a real 200 has no x-request-id header
         headers = snap.headers() if snap is not None else []
         # reference: §8.4, "chatcmpl-" + a uuid4 with dashes; `created` in milliseconds
         completion_id = f"chatcmpl-{rid}"
         created = time.time_ns() // 1_000_000
+        if _unserved_json_schema(req, self.state) and reply is None:
+            return _null_choices(req, completion_id, created, headers)
+        completion = respond(req) if reply is None else _from_script(reply)
         if not req.stream:
             usage = usage_of(req, completion)
             body = completion_body(completion, completion_id, created, req.model.id, usage)
@@ -213,6 +215,23 @@ class _Api:
             completion, completion_id, created, req.model.id, usage_or_none, shape
         )
         return _EventStream(events, headers, shape)
+
+
+def _unserved_json_schema(req: ChatRequest, state: SimulatorState) -> bool:
+    fmt = req.response_format
+    return fmt is not None and fmt.get("type") == "json_schema" and not state.json_schema_supported
+
+
+def _null_choices(req: ChatRequest, completion_id: str, created: int, headers: Headers) -> Response:
+    """200 with ``"choices": null``: the real answer to ``response_format: json_schema``
+    (reference: modelscope-api.md §8.3, modelscope/modelscope#1801). The call is counted.
+    [INFERRED] for streams: one chunk with ``choices: null``, then ``[DONE]``."""
+    head = {"id": completion_id, "created": created, "model": req.model.id, "choices": None}
+    if not req.stream:
+        return _json(200, {**head, "object": "chat.completion"}, headers)
+    chunk = json.dumps({**head, "object": "chat.completion.chunk"}, ensure_ascii=False)
+    events = [f"data: {chunk}\n\n".encode(), b"data: [DONE]\n\n"]
+    return _EventStream(events, headers, StreamShape())
 
 
 def _authenticate(header: str | None, token: str) -> ApiError | None:

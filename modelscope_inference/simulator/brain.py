@@ -170,7 +170,11 @@ def _json_reply(req: ChatRequest) -> str:
         schema = (fmt.get("json_schema") or {}).get("schema") or {}
         return json.dumps(fill(schema, _fill_context(req)), ensure_ascii=False)
     if fmt.get("type") == "json_object":
-        return json.dumps(_json_object(req), ensure_ascii=False)
+        # JSON mode with the schema written into the prompt (how clients use json_object, since
+        # json_schema is not served: reference: modelscope-api.md §8.3): fill that schema.
+        embedded = _embedded_schema(req.messages)
+        value = _json_object(req) if embedded is None else fill(embedded, _fill_context(req))
+        return json.dumps(value, ensure_ascii=False)
     return _echo(req)
 
 
@@ -194,19 +198,31 @@ def _all_quoted(messages: Sequence[Mapping[str, Any]]) -> list[str]:
 
 
 def _embedded_schema(messages: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
-    """A JSON schema pasted into the prompt with a request for JSON (LlamaIndex programs)."""
-    decoder = json.JSONDecoder()
+    """A JSON schema pasted into the prompt with a request for JSON (LlamaIndex programs).
+
+    LlamaIndex's output parser sends the schema with its braces still doubled (``{{``) in chat
+    prompts; real models read it anyway, so the simulator does too."""
     for message in reversed(messages):
         text = message_text(message)
         if "json" not in text.lower() or '"properties"' not in text:
             continue
-        for match in re.finditer(r"\{", text):
-            try:
-                value, _ = decoder.raw_decode(text, match.start())
-            except ValueError:
-                continue
-            if isinstance(value, dict) and isinstance(value.get("properties"), dict):
-                return value
+        found = _schema_in(text)
+        if found is None and "{{" in text:
+            found = _schema_in(text.replace("{{", "{").replace("}}", "}"))
+        if found is not None:
+            return found
+    return None
+
+
+def _schema_in(text: str) -> Mapping[str, Any] | None:
+    decoder = json.JSONDecoder()
+    for match in re.finditer(r"\{", text):
+        try:
+            value, _ = decoder.raw_decode(text, match.start())
+        except ValueError:
+            continue
+        if isinstance(value, dict) and isinstance(value.get("properties"), dict):
+            return value
     return None
 
 

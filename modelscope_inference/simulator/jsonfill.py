@@ -30,6 +30,39 @@ _CAPITALISED = re.compile(r"[A-Z][\w'-]*(?:\s+[A-Z][\w'-]*)*")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _MAX_DEPTH = 8
 
+# A few well-known places, so that a structured answer about one is plausible (a city's country
+# is not the city's own name, its population is not 1). Figures are rounded, for demos only.
+_PLACES: dict[str, tuple[str, int]] = {
+    "Beijing": ("China", 21_900_000),
+    "Shanghai": ("China", 24_900_000),
+    "Hangzhou": ("China", 12_500_000),
+    "Chengdu": ("China", 21_400_000),
+    "Shenzhen": ("China", 17_600_000),
+    "Xi'an": ("China", 13_000_000),
+    "Guangzhou": ("China", 18_800_000),
+    "Tokyo": ("Japan", 14_000_000),
+    "Paris": ("France", 2_100_000),
+    "Lyon": ("France", 520_000),
+    "London": ("United Kingdom", 8_900_000),
+    "Berlin": ("Germany", 3_700_000),
+    "New York": ("United States", 8_300_000),
+    "Singapore": ("Singapore", 5_900_000),
+}
+# Numbers that fit a property's name when the prompt gives none.
+_NUMBER_BY_NAME = (
+    ("population", 1_000_000),
+    ("year", 2025),
+    ("age", 30),
+    ("rating", 4),
+    ("score", 80),
+    ("percent", 50),
+    ("price", 10),
+    ("cost", 10),
+    ("count", 3),
+    ("number", 3),
+    ("quantity", 3),
+)
+
 
 @dataclass
 class FillContext:
@@ -56,6 +89,7 @@ class _Filler:
     def __init__(self, root: Mapping[str, Any], ctx: FillContext) -> None:
         self.root = root
         self.ctx = ctx
+        self.used: set[str] = set()  # strings already given, so siblings do not repeat one
 
     def value(self, schema: Mapping[str, Any], name: str, depth: int) -> Any:
         schema = self._resolve(schema)
@@ -76,7 +110,7 @@ class _Filler:
         if kind == "array":
             return self._array(schema, name, depth)
         if kind in ("integer", "number"):
-            return self._number(schema, kind == "integer")
+            return self._number(schema, kind == "integer", name)
         if kind == "boolean":
             return bool(schema.get("default", False))
         if kind == "null":
@@ -101,7 +135,8 @@ class _Filler:
     def _array(self, schema: Mapping[str, Any], name: str, depth: int) -> list[Any]:
         items = self._resolve(schema.get("items") or {})
         if _type_of(items) in ("integer", "number") and self.ctx.numbers:
-            values = [self._number(items, _type_of(items) == "integer") for _ in self.ctx.numbers]
+            integer = _type_of(items) == "integer"
+            values = [self._number(items, integer, name) for _ in self.ctx.numbers]
         else:
             values = [self.value(items, name, depth + 1)]
         minimum = int(schema.get("minItems", 0))
@@ -109,8 +144,13 @@ class _Filler:
             values.append(values[-1])
         return values
 
-    def _number(self, schema: Mapping[str, Any], integer: bool) -> float | int:
-        raw = self.ctx.numbers.pop(0) if self.ctx.numbers else float(schema.get("default", 1))
+    def _number(self, schema: Mapping[str, Any], integer: bool, name: str = "") -> float | int:
+        if self.ctx.numbers:
+            raw = self.ctx.numbers.pop(0)
+        elif "default" in schema:
+            raw = float(schema["default"])
+        else:
+            raw = float(_number_for(name, self.ctx.question))
         value = _clamp(raw, schema)
         return round(value) if integer or value == int(value) else value
 
@@ -128,6 +168,9 @@ class _Filler:
         if fmt == "date-time":
             return "2025-01-01T00:00:00+08:00"
         text = self._string_for(name)
+        if text in self.used and name:
+            text = _generic(name, self.ctx)  # a second property would repeat a value
+        self.used.add(text)
         max_len = schema.get("maxLength")
         if isinstance(max_len, int):
             text = text[:max_len]
@@ -137,6 +180,11 @@ class _Filler:
         ctx, lowered = self.ctx, name.lower()
         if lowered in _QUERY_NAMES or not name:
             return ctx.question or "hello"
+        known = _known_place(ctx.question)
+        if known and "country" in lowered:
+            return _PLACES[known][0]
+        if known and any(word in lowered for word in (*_PLACE_WORDS, "name")):
+            return known
         if any(word in lowered for word in _PLACE_WORDS):
             return (
                 self._pop_quoted()
@@ -192,6 +240,21 @@ def _clamp(value: float, schema: Mapping[str, Any]) -> float:
     if isinstance(ex_high, (int, float)) and value >= ex_high:
         value = float(ex_high) - 1
     return value
+
+
+def _known_place(text: str) -> str:
+    """The first well-known place the text names (see ``_PLACES``), or ""."""
+    found = [(text.find(place), place) for place in _PLACES if place in text]
+    return min(found)[1] if found else ""
+
+
+def _number_for(name: str, question: str) -> int:
+    """A plausible number for a property called ``name`` when the prompt gives none."""
+    lowered = name.lower()
+    known = _known_place(question)
+    if known and "population" in lowered:
+        return _PLACES[known][1]
+    return next((value for word, value in _NUMBER_BY_NAME if word in lowered), 1)
 
 
 def _topic(text: str) -> str:

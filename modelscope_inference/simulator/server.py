@@ -58,6 +58,7 @@ class Simulator:
         ssl_certfile: str | None = None,
         ssl_keyfile: str | None = None,
         timeout_keep_alive: int = 5,
+        json_schema_supported: bool = False,
     ) -> None:
         self._state = SimulatorState(
             token=token,
@@ -68,6 +69,7 @@ class Simulator:
             clock=clock,
             models=models,
             max_recorded=max_recorded,
+            json_schema_supported=json_schema_supported,
         )
         self._host = host
         self._port = port
@@ -220,6 +222,20 @@ class Simulator:
         >>> sim.script(Reply.text("one"), Reply.text("two"))  # doctest: +SKIP
         """
         self._state.scripts.push(replies, times)
+
+    @property
+    def json_schema_supported(self) -> bool:
+        """False (the default, as the real service, reference: modelscope-api.md §8.3): a
+        ``response_format`` of type ``json_schema`` gets 200 with ``"choices": null``. True:
+        the schema is filled, as OpenAI would. ``reset()`` restores the constructor's value.
+
+        >>> sim.json_schema_supported = True  # doctest: +SKIP
+        """
+        return self._state.json_schema_supported
+
+    @json_schema_supported.setter
+    def json_schema_supported(self, supported: bool) -> None:
+        self._state.json_schema_supported = supported
 
     @property
     def latency(self) -> float:

@@ -75,8 +75,13 @@ class SimulatorState:
         clock: datetime | Clock | None = None,
         models: Iterable[ModelSpec | str] | None = (),
         max_recorded: int | None = 10_000,
+        json_schema_supported: bool = False,
     ) -> None:
         self.token = token
+        # reference: modelscope-api.md §8.3, the real service answers response_format
+        # json_schema with 200 and "choices": null; True fills the schema instead (the old,
+        # OpenAI-like behaviour).
+        self.json_schema_supported = self._json_schema_default = json_schema_supported
         self.latency = latency
         self.catalog = build_catalog(models)
         self.quota = QuotaBook(account_limit, default_model_limit, model_limits, clock)
@@ -116,6 +121,7 @@ class SimulatorState:
         """Back to the state just after construction: log, faults, scripts, quota and clock."""
         latency, account, per_model, model_limits, clock = self._initial
         self.latency = latency
+        self.json_schema_supported = self._json_schema_default
         with self._log_lock:
             self._log.clear()
         self.faults.clear()

@@ -30,6 +30,7 @@ _TOOL_CHOICE_THINKING = (
     "tool_choice does not support being set to required or object in thinking mode"
 )
 _IMAGE_PREFIXES = ("http://", "https://", "data:image/")
+_PART_TYPES = ("text", "image_url", "video_url", "video")
 
 
 @dataclass(frozen=True)
@@ -129,10 +130,15 @@ def _check_content(content: Any, spec: ModelSpec) -> ApiError | None:
         kind = part.get("type") if isinstance(part, Mapping) else None
         if kind == "text":
             continue  # text parts are accepted by every model (§4.6)
-        if kind != "image_url":
+        if kind not in _PART_TYPES:
+            # reference: modelscope-api.md §8.3, the service's text for a `type: "image"` part
+            # (dify-official-plugins#1843), in the OpenAI-style 400 body.
             return invalid_parameter(
-                f"Unsupported content part type {kind!r}; use 'text' or 'image_url'."
+                f"Invalid value: {kind}. Supported values are: 'text','image_url','video_url' "
+                "and 'video'."
             )
+        if kind != "image_url":
+            continue  # video parts: accepted, not checked further [INFERRED]
         if not spec.accepts_images:
             # [INFERRED] text; reference: modelscope-api.md §4.7, only VL models take images.
             return invalid_parameter(

@@ -530,14 +530,18 @@ def test_structured_output_defaults_to_function_calling(chat: Chat, sim: Simulat
     assert "parallel_tool_calls" not in body
 
 
-def test_structured_output_on_a_thinking_model_uses_json_schema(chat: Chat, sim: Simulator) -> None:
+def test_structured_output_on_a_thinking_model_uses_json_mode_with_the_schema_in_the_prompt(
+    chat: Chat, sim: Simulator
+) -> None:
     joke = chat(THINKING).with_structured_output(Joke).invoke("Tell me a joke about cats")
 
     assert isinstance(joke, Joke)
     [body] = chat_bodies(sim)
-    assert "tool_choice" not in body
-    assert body["response_format"]["type"] == "json_schema"
-    assert body["response_format"]["json_schema"]["name"] == "Joke"
+    assert "tool_choice" not in body and "tools" not in body
+    assert body["response_format"] == {"type": "json_object"}
+    system = body["messages"][0]
+    assert system["role"] == "system"
+    assert '"punchline"' in system["content"] and '"title": "Joke"' in system["content"]
 
 
 def test_function_calling_on_a_thinking_model_warns_about_the_downgrade(
@@ -551,7 +555,9 @@ def test_function_calling_on_a_thinking_model_warns_about_the_downgrade(
     assert chat_bodies(sim)[0]["tool_choice"] == "auto"
 
 
-def test_json_schema_method_with_strict(chat: Chat, sim: Simulator) -> None:
+def test_json_schema_method_runs_as_json_mode_with_the_schema_in_the_prompt(
+    chat: Chat, sim: Simulator
+) -> None:
     joke = (
         chat(PLAIN)
         .with_structured_output(Joke, method="json_schema", strict=True)
@@ -559,9 +565,9 @@ def test_json_schema_method_with_strict(chat: Chat, sim: Simulator) -> None:
     )
 
     assert isinstance(joke, Joke)
-    json_schema = chat_bodies(sim)[0]["response_format"]["json_schema"]
-    assert json_schema["strict"] is True
-    assert set(json_schema["schema"]["required"]) == {"setup", "punchline"}
+    [body] = chat_bodies(sim)
+    assert body["response_format"] == {"type": "json_object"}
+    assert '"required": ["setup", "punchline"]' in body["messages"][0]["content"]
 
 
 def test_json_mode_sends_json_object(chat: Chat, sim: Simulator) -> None:
@@ -621,4 +627,6 @@ def test_json_schema_method_accepts_a_named_schema_dict(chat: Chat, sim: Simulat
     result = chat(PLAIN).with_structured_output(named, method="json_schema").invoke("a joke")
 
     assert isinstance(result, dict) and set(result) == {"setup", "punchline"}
-    assert chat_bodies(sim)[0]["response_format"] == {"type": "json_schema", "json_schema": named}
+    [body] = chat_bodies(sim)
+    assert body["response_format"] == {"type": "json_object"}
+    assert json.dumps(named["schema"]) in body["messages"][0]["content"]

@@ -321,6 +321,15 @@ def _force_every_error(sim: Simulator) -> list[BaseException]:
     errors.append(injected(Fault.malformed_chunk(at=1), stream()))
     errors.append(bad_tool_arguments())
     fresh()
+    # reference §8.3: a json_schema request is answered 200 with "choices": null
+    schema = {"type": "json_schema", "json_schema": {"name": "A", "schema": {"type": "object"}}}
+    json_schema = ChatRequest(
+        model=CHAT_MODEL,
+        messages=[{"role": "user", "content": echo}],
+        params={"response_format": schema},
+    )
+    errors.append(_raised(lambda: _client(url).chat.complete(json_schema)))
+    fresh()
     sim.set_quota(account_limit=0)
     errors.append(_raised(complete()))
     errors.append(_raised(complete()))  # known spent: raised before any request

@@ -631,7 +631,10 @@ def test_react_prompt_gets_an_action_then_a_final_answer(http: httpx.Client) -> 
 # -- the brain: JSON, limits, RAG, default replies -----------------------------------------
 
 
-def test_json_schema_response_format_is_filled_with_a_valid_instance(http: httpx.Client) -> None:
+def test_json_schema_response_format_is_filled_when_the_simulator_is_told_it_is_served(
+    http: httpx.Client, sim: Simulator
+) -> None:
+    sim.json_schema_supported = True
     schema = {
         "type": "object",
         "properties": {
