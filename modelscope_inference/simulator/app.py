@@ -103,7 +103,7 @@ class _Api:
             return gate.early
         parsed = parse_chat(gate.body, self.state.catalog)
         if isinstance(parsed, ApiError):
-            return _error(parsed, gate.rid)
+            return self._failed(_error(parsed, gate.rid), gate.body)
         return self._complete(parsed, gate.rid, gate.faults)
 
     async def embeddings(self, request: Request) -> Response:
@@ -112,12 +112,12 @@ class _Api:
             return gate.early
         parsed = parse_embedding(gate.body, self.state.catalog)
         if isinstance(parsed, ApiError):
-            return _error(parsed, gate.rid)
+            return self._failed(_error(parsed, gate.rid), gate.body)
         snap = self.state.quota.consume(parsed.model.id)
         if not snap.allowed:
-            return _quota_429(gate.rid, snap)
+            return _quota_429(gate.rid, self._quota_headers(parsed.model.id, snap))
         payload = _embedding_payload(parsed)
-        headers = [("x-request-id", gate.rid), *snap.headers()]
+        headers = [("x-request-id", gate.rid), *self._quota_headers(parsed.model.id, snap)]
         return _maybe_dropped(_json(200, payload, headers), gate.faults)
 
     async def _begin(self, request: Request, body: Any = None) -> str:
@@ -146,7 +146,27 @@ class _Api:
             await asyncio.sleep(delay)
         replacing = next((f for f in faults if f.replaces_response), None)
         early = None if replacing is None else self._fault_response(replacing, rid, model_id)
-        return _Gate(rid, body, faults, early)
+        return _Gate(rid, body, faults, None if early is None else self._failed(early, body))
+
+    def _quota_headers(self, model_id: str, snap: QuotaSnapshot) -> Headers:
+        """The four quota headers, or none for a model set to send none (§8.1: "for some 2026
+        models no quota header came at all, on 200 or on 401")."""
+        spec = self.state.catalog.get(model_id)
+        return snap.headers() if spec is None or spec.quota_headers else []
+
+    def _failed(self, response: Response, body: Any) -> Response:
+        """An error answer for a known model carries the quota headers too, and spends a call
+        when failures count (reference: modelscope-api.md §8.1: 1897 -> 1895 across failures)."""
+        model = body.get("model") if isinstance(body, dict) else None
+        if not isinstance(model, str) or model not in self.state.catalog:
+            return response
+        book = self.state.quota
+        snap = book.consume(model) if self.state.count_failures else book.peek(model)
+        for name, _ in snap.headers():
+            del response.headers[name]
+        for name, value in self._quota_headers(model, snap):
+            response.headers[name] = value
+        return response
 
     def _fault_response(self, fault: Fault, rid: str, model: str) -> Response:
         headers: Headers = [("x-request-id", rid)]
@@ -166,14 +186,14 @@ class _Api:
     def _complete(self, req: ChatRequest, rid: str, faults: list[Fault]) -> Response:
         before = self.state.quota.peek(req.model.id)
         if not before.allowed:
-            return _quota_429(rid, before)
+            return _quota_429(rid, self._quota_headers(req.model.id, before))
         reply = self.state.scripts.pop()
         if reply is not None and reply.is_error:
             return _scripted_error(reply, rid)
         # reference: modelscope-api.md §3.2, a successful call spends one account and one model call
         snap = self.state.quota.consume(req.model.id)
         completion = respond(req) if reply is None else _from_script(reply)
-        headers = [("x-request-id", rid), *snap.headers()]
+        headers = [("x-request-id", rid), *self._quota_headers(req.model.id, snap)]
         completion_id = f"chatcmpl-{rid.replace('-', '')}"
         created = int(time.time())
         if not req.stream:
@@ -200,10 +220,10 @@ def _authenticate(header: str | None, token: str) -> ApiError | None:
     return errors.invalid_token()
 
 
-def _quota_429(rid: str, snap: QuotaSnapshot) -> Response:
+def _quota_429(rid: str, quota_headers: Headers) -> Response:
     # reference: modelscope-api.md §3.2/§3.3, quota 429 with the four headers; 0 marks the
     # spent counter (per-model vs account).
-    return _error(errors.quota_exceeded(), rid, [("x-request-id", rid), *snap.headers()])
+    return _error(errors.quota_exceeded(), rid, [("x-request-id", rid), *quota_headers])
 
 
 def _from_script(reply: Reply) -> Completion:

@@ -59,6 +59,9 @@ class ModelSpec:
     """Vector length for embedding models; 0 for chat models."""
     owned_by: str = ""
     created: int = _CREATED
+    quota_headers: bool = True
+    """False: answers for this model carry no ``modelscope-ratelimit-*`` header at all, as for
+    some 2026 models (reference: modelscope-api.md §8.1)."""
 
     def __post_init__(self) -> None:
         if self.kind is ModelKind.EMBEDDING and self.dimension <= 0:

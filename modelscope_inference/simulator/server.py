@@ -58,6 +58,7 @@ class Simulator:
         ssl_certfile: str | None = None,
         ssl_keyfile: str | None = None,
         timeout_keep_alive: int = 5,
+        count_failures: bool = False,
     ) -> None:
         self._state = SimulatorState(
             token=token,
@@ -68,6 +69,7 @@ class Simulator:
             clock=clock,
             models=models,
             max_recorded=max_recorded,
+            count_failures=count_failures,
         )
         self._host = host
         self._port = port
@@ -206,6 +208,25 @@ class Simulator:
     def quota(self, model: str) -> QuotaSnapshot:
         """The counters for `model` right now, without spending a call."""
         return self._state.quota.peek(model)
+
+    def restore_quota(self, model: str | None = None, calls: int | None = None) -> None:
+        """Give back `calls` spent calls (None: all) to the account and, when given, to `model`,
+        mid-day: credits that came back (reference: modelscope-api.md §8.2). A limit set to 0
+        stays 0: raise it with `set_quota`.
+
+        >>> sim.restore_quota(model="Qwen/Qwen3-8B")  # doctest: +SKIP
+        """
+        self._state.quota.restore(model, calls)
+
+    @property
+    def count_failures(self) -> bool:
+        """Whether failed answers for a known model spend a call, as §8.1's log suggests
+        (1897 -> 1895 across failures). Off by default: §8.2 says system failures are refunded."""
+        return self._state.count_failures
+
+    @count_failures.setter
+    def count_failures(self, value: bool) -> None:
+        self._state.count_failures = value
 
     def inject(self, fault: Fault, times: int | None = 1, model: str | None = None) -> None:
         """Apply `fault` to the next `times` requests (None: all), optionally for one model.

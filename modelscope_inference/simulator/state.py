@@ -75,9 +75,11 @@ class SimulatorState:
         clock: datetime | Clock | None = None,
         models: Iterable[ModelSpec | str] | None = (),
         max_recorded: int | None = 10_000,
+        count_failures: bool = False,
     ) -> None:
         self.token = token
         self.latency = latency
+        self.count_failures = count_failures
         self.catalog = build_catalog(models)
         self.quota = QuotaBook(account_limit, default_model_limit, model_limits, clock)
         self.faults = FaultBook()
@@ -88,6 +90,7 @@ class SimulatorState:
             default_model_limit,
             dict(model_limits or {}),
             clock,
+            count_failures,
         )
         self._log: deque[RecordedRequest] = deque(maxlen=max_recorded)
         self._log_lock = threading.Lock()
@@ -114,8 +117,9 @@ class SimulatorState:
 
     def reset(self) -> None:
         """Back to the state just after construction: log, faults, scripts, quota and clock."""
-        latency, account, per_model, model_limits, clock = self._initial
+        latency, account, per_model, model_limits, clock, count_failures = self._initial
         self.latency = latency
+        self.count_failures = count_failures
         with self._log_lock:
             self._log.clear()
         self.faults.clear()
