@@ -383,7 +383,7 @@ def test_a_garbage_header_locks_nothing(make_client: Any, value: str) -> None:
 def test_an_error_answer_with_headers_updates_the_status(
     make_client: Any, status: int, error: type[Exception]
 ) -> None:
-    body = {"errors": {"message": "Model id : X , has no provider supported"}}
+    body = {"errors": {"message": "invalid parameter"}}
     client = make_client(FakeServer(reply(status, body, headers=MODEL_BACK)), max_retries=0)
 
     with pytest.raises(error):
