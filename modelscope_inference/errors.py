@@ -40,6 +40,7 @@ import httpx
 import openai
 
 # QuotaScope and TOKEN_PAGE live where importing them does not import openai; re-exported here.
+from modelscope_inference.quota import USUAL_RESET
 from modelscope_inference.quota import QuotaScope as QuotaScope
 from modelscope_inference.redaction import redact, redact_data
 from modelscope_inference.settings import TOKEN_PAGE as TOKEN_PAGE
@@ -96,7 +97,9 @@ class QuotaExhaustedError(APIStatusError, openai.RateLimitError):
     """A daily quota is spent (429 with a remaining count of 0). Retrying today only wastes time.
 
     ``scope`` is ``"model"`` (switch models: see ``fallback_models``) or ``"account"``
-    (wait for ``resets_at``, the next 00:00 Asia/Shanghai).
+    (wait: ``resets_at`` is the next 00:00 Asia/Shanghai, when ModelScope usually resets daily
+    counts; credits can come back sooner, and the library asks again after
+    ``quota_probe_interval``).
 
     Example:
         >>> except QuotaExhaustedError as exc:
@@ -353,12 +356,13 @@ def classify_error(
             advice = (
                 "Switch to another model (see fallback_models)"
                 if quota_scope == "model"
-                else "Wait for the daily reset"
+                else "Wait for credits to come back"
             )
-            reset = f" It resets at {resets_at.isoformat()}." if resets_at else ""
+            # reference: modelscope-api.md §8.2, a reset at 00:00 UTC+8 is usual, not promised.
+            reset = f" {USUAL_RESET} (next: {resets_at.isoformat()})." if resets_at else ""
             return QuotaExhaustedError(
                 f"ModelScope {quota_scope} daily quota exhausted ({where}).{said}{reset} "
-                f"{advice}; retrying today will not help.",
+                f"{advice}; retrying at once will not help.",
                 scope=quota_scope,
                 limit=quota_limit,
                 remaining=0,
