@@ -359,7 +359,12 @@ def classify_error(
                 else "Wait for credits to come back"
             )
             # reference: modelscope-api.md §8.2, a reset at 00:00 UTC+8 is usual, not promised.
-            reset = f" {USUAL_RESET} (next: {resets_at.isoformat()})." if resets_at else ""
+            reset = (
+                f" {USUAL_RESET}, so it probably resets at {resets_at.isoformat()}; credits can "
+                "come back sooner."
+                if resets_at
+                else ""
+            )
             return QuotaExhaustedError(
                 f"ModelScope {quota_scope} daily quota exhausted ({where}).{said}{reset} "
                 f"{advice}; retrying at once will not help.",
