@@ -143,6 +143,9 @@ class QuotaStatus:
         }
 
 
+_MAX_DIGITS = 30
+
+
 def count_from_header(value: str | None) -> int | None:
     """A header value as a count: a non-negative integer, else None (ignored, never clamped:
     a ``-5`` clamped to 0 once locked a whole account, issue 14).
@@ -154,6 +157,8 @@ def count_from_header(value: str | None) -> int | None:
     if value is None:
         return None
     text = value.strip()
+    if len(text) > _MAX_DIGITS:  # no real count is that long; int() would refuse 4300+ digits
+        return None
     if text.isascii() and text.isdigit():
         return int(text)
     if text.startswith(("-", "+")):
