@@ -20,7 +20,7 @@ NOTES = {
     "tokens": "API-Inference calls need a ModelScope access token, created on the access "
     "token page, and an account bound to Alibaba Cloud.",
     "quota": "The free tier has a daily number of calls per account and a lower number per "
-    "model. The quota resets at 00:00 Beijing time (UTC+8).",
+    "model. ModelScope usually resets daily counts at 00:00 UTC+8.",
     "errors": "When a daily quota is spent the service answers HTTP 429; switch to another "
     "model or wait for the reset.",
     "thinking": "Thinking-only models such as QwQ must be streamed; hybrid Qwen3 models need "

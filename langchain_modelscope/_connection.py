@@ -21,6 +21,7 @@ from typing_extensions import Self
 
 from modelscope_inference import ModelScopeClient
 from modelscope_inference._lazy import caught
+from modelscope_inference.quota import DEFAULT_PROBE_INTERVAL
 
 if TYPE_CHECKING:
     from modelscope_inference.errors import ConfigurationError
@@ -80,6 +81,11 @@ class ModelScopeConnection(BaseModel):
     proxy: str | None = None
     """An ``http://`` or ``https://`` proxy for sync and async calls alike; None follows
     ``HTTPS_PROXY`` / ``HTTP_PROXY`` / ``ALL_PROXY`` / ``NO_PROXY``."""
+    preflight: bool = True
+    """Refuse, without a request, a call to a quota known to be spent (docs/quotas.md)."""
+    quota_probe_interval: float = DEFAULT_PROBE_INTERVAL
+    """Seconds a spent quota is refused locally before one call asks the service again
+    (credits can come back within the day); 0 asks on every call."""
     http_client: httpx.Client | None = Field(default=None, exclude=True)
     """Your own ``httpx.Client``, for sync calls only (``invoke``, ``stream``)."""
     http_async_client: httpx.AsyncClient | None = Field(default=None, exclude=True)
@@ -114,6 +120,8 @@ class ModelScopeConnection(BaseModel):
             max_retries=self.max_retries,
             max_wait=self.max_wait,
             deadline=self.retry_deadline,
+            preflight=self.preflight,
+            quota_probe_interval=self.quota_probe_interval,
             default_headers=self.default_headers,
             proxy=self.proxy,
             http_client=self.http_client,

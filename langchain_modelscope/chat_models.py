@@ -249,6 +249,15 @@ class ChatModelScope(BaseChatModel, ModelScopeConnection):
         """
         return self._core.quota_status(self.model_name)
 
+    def forget_quota(self) -> None:
+        """Forget what is known about the account's and this model's quota, refusals
+        included: the next call asks the service (after buying credits, say).
+
+        Example:
+            >>> llm.forget_quota()
+        """
+        self._core.forget_quota(self.model_name)
+
     @property
     def lc_secrets(self) -> dict[str, str]:
         return {"api_key": "MODELSCOPE_API_KEY"}

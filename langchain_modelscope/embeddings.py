@@ -72,6 +72,15 @@ class ModelScopeEmbeddings(ModelScopeConnection, Embeddings):
         """The daily quota the service last reported for this token and model."""
         return self._core.quota_status(self.model)
 
+    def forget_quota(self) -> None:
+        """Forget what is known about the account's and this model's quota, refusals
+        included: the next call asks the service (after buying credits, say).
+
+        Example:
+            >>> embeddings.forget_quota()
+        """
+        self._core.forget_quota(self.model)
+
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         """One vector per text, in order; ``[]`` (and no request) for no texts.
 

@@ -18,6 +18,7 @@ from llama_index.core.bridge.pydantic import (
 from typing_extensions import Self
 
 from modelscope_inference.client import ModelScopeClient
+from modelscope_inference.quota import DEFAULT_PROBE_INTERVAL
 from modelscope_inference.settings import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
 
 
@@ -68,6 +69,16 @@ class CoreClientMixin(BaseModel):
         description="http(s) proxy for sync and async calls; None follows HTTPS_PROXY, "
         "HTTP_PROXY, ALL_PROXY and NO_PROXY.",
     )
+    preflight: bool = Field(
+        default=True,
+        description="Refuse, without a request, a call to a quota known to be spent.",
+    )
+    quota_probe_interval: float = Field(
+        default=DEFAULT_PROBE_INTERVAL,
+        ge=0,
+        description="Seconds a spent quota is refused locally before one call asks the service "
+        "again (credits can come back within the day); 0 asks on every call.",
+    )
     http_client: httpx.Client | None = Field(
         default=None, exclude=True, description="Your own httpx.Client, for sync calls only."
     )
@@ -110,6 +121,8 @@ class CoreClientMixin(BaseModel):
                 max_retries=self.max_retries,
                 max_wait=self.max_wait,
                 deadline=self.retry_deadline,
+                preflight=self.preflight,
+                quota_probe_interval=self.quota_probe_interval,
                 default_headers=self.default_headers,
                 proxy=self.proxy,
                 http_client=self.http_client,

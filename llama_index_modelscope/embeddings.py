@@ -67,6 +67,15 @@ class ModelScopeEmbedding(CoreClientMixin, BaseEmbedding):
         """The last-seen daily quota for the account and this model."""
         return self._core().quota_status(self.model_name)
 
+    def forget_quota(self) -> None:
+        """Forget what is known about the account's and this model's quota, refusals
+        included: the next call asks the service (after buying credits, say).
+
+        Example:
+            >>> embed_model.forget_quota()
+        """
+        self._core().forget_quota(self.model_name)
+
     def _options(self) -> dict[str, Any]:
         return {
             "model": self.model_name,

@@ -378,6 +378,15 @@ class ModelScopeLLM(CoreClientMixin, FunctionCallingLLM):
         """
         return self._core().quota_status(self.model)
 
+    def forget_quota(self) -> None:
+        """Forget what is known about the account's and this model's quota, refusals
+        included: the next call asks the service (after buying credits, say).
+
+        Example:
+            >>> llm.forget_quota()
+        """
+        self._core().forget_quota(self.model)
+
     # -- request building --------------------------------------------------------------------
 
     def _request(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatRequest:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from contextlib import AsyncExitStack, ExitStack
+from contextlib import AbstractContextManager, AsyncExitStack, ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeGuard
 
@@ -32,7 +32,13 @@ import httpx
 from modelscope_inference import catalog
 from modelscope_inference._lazy import caught, errors
 from modelscope_inference.messages import prepare_messages
-from modelscope_inference.quota import QuotaStatus, next_reset
+from modelscope_inference.quota import (
+    DEFAULT_PROBE_INTERVAL,
+    USUAL_RESET,
+    Admission,
+    QuotaStatus,
+    next_reset,
+)
 from modelscope_inference.retry import RetryPolicy
 from modelscope_inference.structured import is_json_schema_format
 from modelscope_inference.tools import (
@@ -546,33 +552,63 @@ class StreamState:
 # --- execution ------------------------------------------------------------------------------
 
 
-def preflight_error(transport: Transport, model: str) -> errors.QuotaExhaustedError | None:
-    """The error to raise without a request when ``model``'s quota is known to be spent."""
-    scope = transport.quota.spent_scope(model)
-    if scope is None or (scope == "account" and catalog.is_provider_routed(model)):
-        # reference: modelscope-api.md §8.3, provider-routed ids are exempt from the free tier
-        return None
+def refusal_error(
+    transport: Transport, model: str, admission: Admission
+) -> errors.QuotaExhaustedError:
+    """The error for a call refused locally, without a request: ``admission.refused`` was seen
+    spent and is not due for a probe yet (or another call is probing it right now)."""
+    scope = admission.refused or "model"
     status = transport.quota.status(model)
-    resets_at = status.resets_at or next_reset(transport.quota.clock())
+    seen = admission.seen_at or status.seen_at or transport.quota.clock()
     url = transport.settings.base_url + CHAT_PATH
-    response = httpx.Response(429, request=httpx.Request("POST", url))
     limit = status.account_limit if scope == "account" else status.model_limit
+    advice = (
+        "Switch to another model (see fallback_models)"
+        if scope == "model"
+        else "Another token or a paid provider can help meanwhile"
+    )
     return errors.QuotaExhaustedError(
-        f"ModelScope {scope} daily quota for {model!r} is known to be exhausted (seen at "
-        f"{status.seen_at.isoformat() if status.seen_at else 'an earlier call'}); no request was "
-        f"sent. It resets at {resets_at.isoformat()}. "
-        + (
-            "Switch to another model (see fallback_models)."
-            if scope == "model"
-            else "Wait for the reset."
-        ),
-        response=response,
+        f"ModelScope {scope} quota for {model!r} was seen spent at {seen.isoformat()}; no "
+        f"request was sent. {_when_asked_again(admission)} {advice}, or call forget_quota() to "
+        f"ask the service now. {USUAL_RESET}, and credits can come back sooner.",
+        response=httpx.Response(429, request=httpx.Request("POST", url)),
         body=None,
         scope=scope,
         model=model,
         limit=limit,
-        resets_at=resets_at,
+        resets_at=next_reset(seen),
     )
+
+
+def _when_asked_again(admission: Admission) -> str:
+    if admission.probe_in_flight:
+        return "Another call is asking the service right now whether it came back; retry soon."
+    when = admission.next_probe_at.isoformat() if admission.next_probe_at else "soon"
+    return f"The next call after {when} asks the service again (quota_probe_interval)."
+
+
+@contextmanager
+def quota_gate(
+    transport: Transport, model: str, *, preflight: bool, probe_interval: float
+) -> Iterator[None]:
+    """Refuse a call to a scope known to be spent, without a request; otherwise let it go,
+    as the one half-open probe when a spent scope is due (reference: modelscope-api.md §8.2).
+    Pure bookkeeping, no I/O: sync and async callers wrap their request in it alike.
+
+    Example:
+        >>> with quota_gate(transport, "Qwen/Qwen3-32B", preflight=True, probe_interval=300):
+        ...     transport.post(CHAT_PATH, body, model="Qwen/Qwen3-32B")
+    """
+    if not preflight:
+        yield
+        return
+    admission = transport.quota.admit(model, probe_interval=probe_interval)
+    if admission.refused is not None:
+        raise refusal_error(transport, model, admission)
+    try:
+        yield
+    finally:
+        transport.quota.release(admission)
 
 
 def _candidates(request: ChatRequest) -> list[str]:
@@ -601,24 +637,37 @@ def _should_fall_back(exc: errors.APIStatusError, model: str, remaining: list[st
     return True
 
 
-class ChatClient:
+class GatedClient:
+    """A client of one API family: a transport, a retry policy, and the quota gate
+    (``preflight``, ``probe_interval``) its calls pass through. Base of the chat and
+    embeddings clients."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        policy: RetryPolicy,
+        *,
+        preflight: bool = True,
+        probe_interval: float = DEFAULT_PROBE_INTERVAL,
+    ):
+        self.transport = transport
+        self.policy = policy
+        self.preflight = preflight
+        self.probe_interval = probe_interval
+
+    def _gate(self, model: str) -> AbstractContextManager[None]:
+        return quota_gate(
+            self.transport, model, preflight=self.preflight, probe_interval=self.probe_interval
+        )
+
+
+class ChatClient(GatedClient):
     """Runs :class:`ChatRequest` s against one transport with one retry policy.
 
     Example:
         >>> for delta in client.chat.stream(request):
         ...     print(delta.content, end="")
     """
-
-    def __init__(self, transport: Transport, policy: RetryPolicy, *, preflight: bool = True):
-        self.transport = transport
-        self.policy = policy
-        self.preflight = preflight
-
-    def _check_preflight(self, model: str) -> None:
-        if self.preflight:
-            error = preflight_error(self.transport, model)
-            if error is not None:
-                raise error
 
     # -- complete ----------------------------------------------------------------------------
 
@@ -645,22 +694,22 @@ class ChatClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _complete_model(self, request: ChatRequest, model: str) -> ChatResult:
-        self._check_preflight(model)
-        try:
-            return self._complete_plan(plan_call(request, model, want_stream=False))
-        except caught.ThinkingModeError as exc:
-            if not learn_from_thinking_error(model, exc):
-                raise
-            return self._complete_plan(plan_call(request, model, want_stream=False))
+        with self._gate(model):
+            try:
+                return self._complete_plan(plan_call(request, model, want_stream=False))
+            except caught.ThinkingModeError as exc:
+                if not learn_from_thinking_error(model, exc):
+                    raise
+                return self._complete_plan(plan_call(request, model, want_stream=False))
 
     async def _acomplete_model(self, request: ChatRequest, model: str) -> ChatResult:
-        self._check_preflight(model)
-        try:
-            return await self._acomplete_plan(plan_call(request, model, want_stream=False))
-        except caught.ThinkingModeError as exc:
-            if not learn_from_thinking_error(model, exc):
-                raise
-            return await self._acomplete_plan(plan_call(request, model, want_stream=False))
+        with self._gate(model):
+            try:
+                return await self._acomplete_plan(plan_call(request, model, want_stream=False))
+            except caught.ThinkingModeError as exc:
+                if not learn_from_thinking_error(model, exc):
+                    raise
+                return await self._acomplete_plan(plan_call(request, model, want_stream=False))
 
     def _complete_plan(self, plan: CallPlan) -> ChatResult:
         _warn(plan.warnings)
@@ -722,17 +771,17 @@ class ChatClient:
                     raise
 
     def _stream_model(self, request: ChatRequest, model: str) -> Iterator[ChatDelta]:
-        self._check_preflight(model)
-        plan = plan_call(request, model, want_stream=True)
-        _warn(plan.warnings)
         with ExitStack() as stack:
-            try:
-                events, state, first, iterator = self._open_stream(plan, stack)
-            except caught.ThinkingModeError as exc:
-                if not learn_from_thinking_error(model, exc):
-                    raise
+            with self._gate(model):  # a probe ends once the stream has opened
                 plan = plan_call(request, model, want_stream=True)
-                events, state, first, iterator = self._open_stream(plan, stack)
+                _warn(plan.warnings)
+                try:
+                    events, state, first, iterator = self._open_stream(plan, stack)
+                except caught.ThinkingModeError as exc:
+                    if not learn_from_thinking_error(model, exc):
+                        raise
+                    plan = plan_call(request, model, want_stream=True)
+                    events, state, first, iterator = self._open_stream(plan, stack)
             yield from first
             try:
                 for event in iterator:
@@ -769,17 +818,17 @@ class ChatClient:
         return self.policy.call(open_once)
 
     async def _astream_model(self, request: ChatRequest, model: str) -> AsyncIterator[ChatDelta]:
-        self._check_preflight(model)
-        plan = plan_call(request, model, want_stream=True)
-        _warn(plan.warnings)
         async with AsyncExitStack() as stack:
-            try:
-                events, state, first, it = await self._aopen_stream(plan, stack)
-            except caught.ThinkingModeError as exc:
-                if not learn_from_thinking_error(model, exc):
-                    raise
+            with self._gate(model):  # a probe ends once the stream has opened
                 plan = plan_call(request, model, want_stream=True)
-                events, state, first, it = await self._aopen_stream(plan, stack)
+                _warn(plan.warnings)
+                try:
+                    events, state, first, it = await self._aopen_stream(plan, stack)
+                except caught.ThinkingModeError as exc:
+                    if not learn_from_thinking_error(model, exc):
+                        raise
+                    plan = plan_call(request, model, want_stream=True)
+                    events, state, first, it = await self._aopen_stream(plan, stack)
             for delta in first:
                 yield delta
             try:

@@ -19,7 +19,13 @@ import httpx
 
 from modelscope_inference import catalog
 from modelscope_inference._lazy import caught, errors
-from modelscope_inference.quota import QUOTA_HEADERS, QuotaStatus, next_reset, utc_now
+from modelscope_inference.quota import (
+    QUOTA_HEADERS,
+    USUAL_RESET,
+    QuotaStatus,
+    next_reset,
+    utc_now,
+)
 from modelscope_inference.redaction import redact
 from modelscope_inference.settings import DEFAULT_BASE_URL, resolve_base_url
 
@@ -127,11 +133,12 @@ def quota_lines(status: QuotaStatus, now: datetime) -> list[str]:
 
 
 def reset_sentence(status: QuotaStatus, now: datetime) -> str:
-    """When the daily counts reset (00:00 UTC+8), and how long that is from ``now``."""
+    """When the daily counts usually reset (00:00 UTC+8; not a promise: reference
+    modelscope-api.md §3.1, §8.2), and how long that is from ``now``."""
     resets = status.resets_at or next_reset(now)
     return (
-        f"The daily quota resets at {resets.strftime('%Y-%m-%d %H:%M')} UTC+8 "
-        f"(in {_until(resets, now)})."
+        f"{USUAL_RESET}, so it probably resets at {resets.strftime('%Y-%m-%d %H:%M')} UTC+8 "
+        f"(in {_until(resets, now)}); credits can come back sooner."
     )
 
 

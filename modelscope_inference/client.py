@@ -17,9 +17,15 @@ from typing import Any
 
 import httpx
 
+from modelscope_inference._lazy import errors
 from modelscope_inference.chat import ChatClient
 from modelscope_inference.embeddings import EmbeddingClient
-from modelscope_inference.quota import QuotaStatus
+from modelscope_inference.quota import (
+    DEFAULT_PROBE_INTERVAL,
+    QuotaStatus,
+    QuotaTracker,
+    check_probe_interval,
+)
 from modelscope_inference.retry import RetryPolicy
 from modelscope_inference.settings import Settings
 from modelscope_inference.transport import Transport, get_transport
@@ -51,13 +57,20 @@ class ModelScopeClient:
         max_wait: float | None = None,
         deadline: float | None = None,
         preflight: bool = True,
+        quota_probe_interval: float = DEFAULT_PROBE_INTERVAL,
         default_headers: Mapping[str, str] | None = None,
         proxy: str | None = None,
         http_client: httpx.Client | None = None,
         async_http_client: httpx.AsyncClient | None = None,
         policy: RetryPolicy | None = None,
     ) -> ModelScopeClient:
-        """Resolve settings (raising :class:`ConfigurationError` early) and wire the parts."""
+        """Resolve settings (raising :class:`ConfigurationError` early) and wire the parts.
+
+        ``preflight`` refuses, without a request, a call to a quota scope known to be spent;
+        ``quota_probe_interval`` is how many seconds such a refusal lasts before one call asks
+        the service again (``0``: every call asks). See docs/quotas.md.
+        """
+        probe_interval = _probe_interval(quota_probe_interval)
         settings = Settings.resolve(
             api_key=api_key,
             base_url=base_url,
@@ -79,13 +92,34 @@ class ModelScopeClient:
             settings=settings,
             transport=transport,
             policy=policy,
-            chat=ChatClient(transport, policy, preflight=preflight),
-            embeddings=EmbeddingClient(transport, policy, preflight=preflight),
+            chat=ChatClient(transport, policy, preflight=preflight, probe_interval=probe_interval),
+            embeddings=EmbeddingClient(
+                transport, policy, preflight=preflight, probe_interval=probe_interval
+            ),
         )
+
+    @property
+    def quota(self) -> QuotaTracker:
+        """The quota tracker shared by every client with this token and base URL.
+
+        Example:
+            >>> client.quota.status("Qwen/Qwen3-32B").known
+            False
+        """
+        return self.transport.quota
 
     def quota_status(self, model: str | None = None) -> QuotaStatus:
         """The last-seen quota for the account (and ``model``), shared across instances."""
         return self.transport.quota.status(model)
+
+    def forget_quota(self, model: str | None = None) -> None:
+        """Forget what is known about the account's and ``model``'s quota (everything when
+        ``model`` is None), refusals included: the next call asks the service.
+
+        Example:
+            >>> client.forget_quota("Qwen/Qwen3-32B")  # after buying credits
+        """
+        self.transport.quota.forget(model)
 
     def list_models(self) -> list[dict[str, Any]]:
         """The ids served by API-Inference (``GET /v1/models``; needs no valid token)."""
@@ -126,3 +160,11 @@ class ModelScopeClient:
 
     def __repr__(self) -> str:
         return f"ModelScopeClient({self.settings!r})"
+
+
+def _probe_interval(seconds: float) -> float:
+    """``quota_probe_interval`` checked, as the library's :class:`ConfigurationError`."""
+    try:
+        return check_probe_interval(seconds)
+    except (TypeError, ValueError) as exc:
+        raise errors.ConfigurationError(str(exc)) from None

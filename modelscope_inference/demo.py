@@ -48,8 +48,8 @@ DOCUMENTS: tuple[tuple[str, str], ...] = (
     (
         "Daily quota",
         "The free tier allows a daily number of calls per account, with a lower limit per "
-        "model. The daily quota resets at 00:00 Beijing time (UTC+8). When a quota runs out "
-        "the service answers HTTP 429 until the reset.",
+        "model. ModelScope usually resets daily counts at 00:00 UTC+8, and credits can come "
+        "back within the day. When a quota runs out the service answers HTTP 429.",
     ),
     (
         "Model ids",

@@ -21,9 +21,8 @@ from typing import Any
 import httpx
 
 from modelscope_inference._lazy import errors
-from modelscope_inference.chat import preflight_error
-from modelscope_inference.retry import RetryPolicy
-from modelscope_inference.transport import JSONResponse, Transport
+from modelscope_inference.chat import GatedClient
+from modelscope_inference.transport import JSONResponse
 
 EMBEDDINGS_PATH = "/embeddings"
 DEFAULT_BATCH_SIZE = 32
@@ -109,23 +108,12 @@ def embedding_body(
     return body
 
 
-class EmbeddingClient:
+class EmbeddingClient(GatedClient):
     """Embeds text batches over a transport, with the shared retry policy and quota pre-flight.
 
     Example:
         >>> client.embeddings.embed(["hello"], model="Qwen/Qwen3-Embedding-0.6B")[0][:3]
     """
-
-    def __init__(self, transport: Transport, policy: RetryPolicy, *, preflight: bool = True):
-        self.transport = transport
-        self.policy = policy
-        self.preflight = preflight
-
-    def _check(self, model: str) -> None:
-        if self.preflight:
-            error = preflight_error(self.transport, model)
-            if error is not None:
-                raise error
 
     def embed(
         self,
@@ -139,11 +127,11 @@ class EmbeddingClient:
         """Vectors for ``texts``, in order; ``[]`` for no texts (and no request)."""
         vectors: list[list[float]] = []
         for batch in batches(check_texts(texts), batch_size):
-            self._check(model)
             body = embedding_body(batch, model, dimensions, extra_body)
-            reply = self.policy.call(
-                partial(self.transport.post, EMBEDDINGS_PATH, body, model=model)
-            )
+            with self._gate(model):
+                reply = self.policy.call(
+                    partial(self.transport.post, EMBEDDINGS_PATH, body, model=model)
+                )
             vectors.extend(vectors_from_response(reply, model, len(batch)))
         return vectors
 
@@ -159,9 +147,9 @@ class EmbeddingClient:
         """Async twin of :meth:`embed`."""
         vectors: list[list[float]] = []
         for batch in batches(check_texts(texts), batch_size):
-            self._check(model)
             body = embedding_body(batch, model, dimensions, extra_body)
             post = partial(self.transport.apost, EMBEDDINGS_PATH, body, model=model)
-            reply = await self.policy.acall(post)
+            with self._gate(model):
+                reply = await self.policy.acall(post)
             vectors.extend(vectors_from_response(reply, model, len(batch)))
         return vectors

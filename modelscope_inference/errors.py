@@ -44,8 +44,8 @@ import httpx
 import openai
 
 # QuotaScope and TOKEN_PAGE live where importing them does not import openai; re-exported here.
+from modelscope_inference.quota import USUAL_RESET, QuotaStatus, parse_quota_headers, utc_now
 from modelscope_inference.quota import QuotaScope as QuotaScope
-from modelscope_inference.quota import QuotaStatus, parse_quota_headers, utc_now
 from modelscope_inference.redaction import redact, redact_data
 from modelscope_inference.settings import TOKEN_PAGE as TOKEN_PAGE
 
@@ -109,7 +109,9 @@ class QuotaExhaustedError(APIStatusError, openai.RateLimitError):
     """A daily quota is spent (429 with a remaining count of 0). Retrying today only wastes time.
 
     ``scope`` is ``"model"`` (switch models: see ``fallback_models``) or ``"account"``
-    (wait for ``resets_at``, the next 00:00 Asia/Shanghai).
+    (wait: ``resets_at`` is the next 00:00 Asia/Shanghai, when ModelScope usually resets daily
+    counts; credits can come back sooner, and the library asks again after
+    ``quota_probe_interval``).
 
     Example:
         >>> except QuotaExhaustedError as exc:
@@ -561,12 +563,18 @@ def _quota_error(
     advice = (
         "Switch to another model (see fallback_models)"
         if scope == "model"
-        else "Wait for the reset"
+        else "Wait for credits to come back"
     )
-    reset = f" It resets at {resets_at.isoformat()}." if resets_at else ""
+    # reference: modelscope-api.md §8.2, a reset at 00:00 UTC+8 is usual, not promised.
+    reset = (
+        f" {USUAL_RESET}, so it probably resets at {resets_at.isoformat()}; credits can come "
+        "back sooner."
+        if resets_at
+        else ""
+    )
     return QuotaExhaustedError(
         f"ModelScope {scope} daily quota exhausted ({answer.where}).{answer.said}{reset} "
-        f"{advice}; retrying today will not help.",
+        f"{advice}; retrying at once will not help.",
         scope=scope,
         limit=limit,
         remaining=0,

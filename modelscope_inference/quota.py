@@ -1,8 +1,13 @@
-"""Daily quota: the ``modelscope-ratelimit-*`` headers, reset times, and one shared tracker.
+"""Daily quota: the ``modelscope-ratelimit-*`` headers, the shared tracker, half-open probing.
 
-ModelScope's free tier has a per-account and a lower per-model daily budget. The numbers
-change often (reference: modelscope-api.md §3.1), so nothing here hard-codes them: the state is
-what the service last said in its headers (§3.2).
+ModelScope's free tier has a per-account and a lower per-model budget. The numbers change often
+(reference: modelscope-api.md §3.1), so nothing here hard-codes them: the state is what the
+service last said in its headers (§3.2), on every answer, errors included (§8.1). No header means
+"unknown", never "fine" and never "spent".
+
+Since the credits era (§8.2) a spent quota can come back within the day (credits granted, bought
+or refunded), so a scope seen spent is refused locally only for ``probe_interval`` seconds; then
+one real request (a circuit breaker's half-open probe) asks the service again.
 
 Example:
     >>> tracker = tracker_for(api_key, base_url)
@@ -14,11 +19,14 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import math
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
+
+from modelscope_inference.catalog import is_provider_routed
 
 ACCOUNT_LIMIT_HEADER = "modelscope-ratelimit-requests-limit"
 ACCOUNT_REMAINING_HEADER = "modelscope-ratelimit-requests-remaining"
@@ -31,12 +39,18 @@ QUOTA_HEADERS = (
     MODEL_REMAINING_HEADER,
 )
 
-# The quota resets at 00:00 UTC+8 (Cherry Studio's guide; reference: modelscope-api.md §3.1).
-# China has no daylight saving time, so a fixed offset is exact and needs no tz database.
+# reference: modelscope-api.md §3.1, the reset time is documented nowhere ("or wait until the
+# next day"); 00:00 UTC+8 is a plausible guess, and §8.2 credits can come back before it. China
+# has no daylight saving time, so a fixed offset is exact and needs no tz database.
 SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
+USUAL_RESET = "ModelScope usually resets daily counts at 00:00 UTC+8"
+
+DEFAULT_PROBE_INTERVAL = 300.0
+"""Seconds a scope seen spent is refused locally before one request asks the service again."""
 
 Clock = Callable[[], datetime]
-QuotaScope = Literal["account", "model"]  # which daily budget: the account's or one model's
+QuotaScope = Literal["account", "model"]  # which budget: the account's or one model's
+_Key = tuple[QuotaScope, str]  # ("account", "") or ("model", model id)
 
 
 def utc_now() -> datetime:
@@ -45,7 +59,8 @@ def utc_now() -> datetime:
 
 
 def next_reset(after: datetime) -> datetime:
-    """The first 00:00 Asia/Shanghai strictly after ``after``.
+    """The first 00:00 Asia/Shanghai strictly after ``after`` (when ModelScope *usually*
+    resets daily counts; not a promise, see :data:`USUAL_RESET`).
 
     Example:
         >>> next_reset(datetime(2026, 1, 1, 15, 59, tzinfo=timezone.utc)).isoformat()
@@ -56,14 +71,31 @@ def next_reset(after: datetime) -> datetime:
     return midnight + timedelta(days=1)
 
 
+def check_probe_interval(seconds: float) -> float:
+    """``seconds`` as a float, or a :class:`ValueError` naming the option.
+
+    Example:
+        >>> check_probe_interval(60)
+        60.0
+    """
+    value = float(seconds)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(
+            f"quota_probe_interval must be a finite number of seconds >= 0, got {seconds!r} "
+            "(0 asks the service on every call)."
+        )
+    return value
+
+
 @dataclass(frozen=True)
 class QuotaStatus:
-    """What the service last said about the daily budget. ``None`` means "not seen yet".
+    """What the service last said about the budget. ``None`` means "not seen": ``known`` is
+    False when no figure was ever reported (models that send no quota headers, §8.1).
 
     Example:
         >>> status = llm.quota_status
-        >>> status.account_remaining, status.model_remaining, status.resets_at
-        (1987, 412, datetime.datetime(2026, 11, 29, 0, 0, tzinfo=...Asia/Shanghai))
+        >>> status.known, status.account_remaining, status.model_remaining
+        (True, 1987, 412)
     """
 
     model: str | None = None
@@ -74,8 +106,20 @@ class QuotaStatus:
     seen_at: datetime | None = None
 
     @property
+    def known(self) -> bool:
+        """True when at least one figure came from the service; False means "unknown".
+
+        Example:
+            >>> QuotaStatus(model="Qwen/Qwen3-32B").known
+            False
+        """
+        figures = (self.account_limit, self.account_remaining, self.model_limit)
+        return any(v is not None for v in (*figures, self.model_remaining))
+
+    @property
     def resets_at(self) -> datetime | None:
-        """When these counts reset: the next 00:00 Asia/Shanghai after they were seen."""
+        """The next 00:00 Asia/Shanghai after the figures were seen, when ModelScope usually
+        resets daily counts; credits can come back sooner (reference: modelscope-api.md §8.2)."""
         return next_reset(self.seen_at) if self.seen_at else None
 
     @property
@@ -91,6 +135,7 @@ class QuotaStatus:
         """Plain data for response metadata and logs."""
         return {
             "model": self.model,
+            "known": self.known,
             "account_limit": self.account_limit,
             "account_remaining": self.account_remaining,
             "model_limit": self.model_limit,
@@ -100,30 +145,44 @@ class QuotaStatus:
         }
 
 
-def _int_header(headers: Mapping[str, str], name: str) -> int | None:
-    value = headers.get(name)
+_MAX_DIGITS = 30
+
+
+def count_from_header(value: str | None) -> int | None:
+    """A header value as a count: a non-negative integer, else None (ignored, never clamped:
+    a ``-5`` clamped to 0 once locked a whole account, issue 14).
+
+    Example:
+        >>> [count_from_header(v) for v in ("12", " 7.0 ", "-5", "1.5", "nan", "")]
+        [12, 7, None, None, None, None]
+    """
     if value is None:
         return None
+    text = value.strip()
+    if len(text) > _MAX_DIGITS:  # no real count is that long; int() would refuse 4300+ digits
+        return None
+    if text.isascii() and text.isdigit():
+        return int(text)
+    if text.startswith(("-", "+")):
+        return None
     try:
-        return max(int(value.strip()), 0)
+        number = float(text)
     except ValueError:
-        try:
-            return max(int(float(value.strip())), 0)
-        except (ValueError, OverflowError):  # "nan", "inf", "1e400"
-            return None
+        return None
+    return int(number) if math.isfinite(number) and number.is_integer() else None
 
 
 def parse_quota_headers(
     headers: Mapping[str, str], *, model: str | None, now: datetime
 ) -> QuotaStatus | None:
-    """Read the four ``modelscope-ratelimit-*`` headers; None when none is present or valid.
+    """Read the four ``modelscope-ratelimit-*`` headers; None when none is present and valid.
 
     Example:
         >>> parse_quota_headers({"modelscope-ratelimit-requests-remaining": "0"},
         ...                     model="Qwen/Qwen3-32B", now=utc_now()).exhausted_scope
         'account'
     """
-    values = [_int_header(headers, name) for name in QUOTA_HEADERS]
+    values = [count_from_header(headers.get(name)) for name in QUOTA_HEADERS]
     if all(v is None for v in values):
         return None
     account_limit, account_remaining, model_limit, model_remaining = values
@@ -147,12 +206,37 @@ class _Counts:
         return self.remaining == 0 and self.seen_at is not None and now < next_reset(self.seen_at)
 
 
+@dataclass(frozen=True)
+class Admission:
+    """The tracker's answer to "may a call to this model go out now?".
+
+    ``refused`` is the scope known to be spent (no request may go); otherwise the call goes,
+    and ``probes`` lists the spent scopes it is the one half-open probe for: hand the admission
+    back to :meth:`QuotaTracker.release` when the answer (or the failure) is in.
+
+    Example:
+        >>> admission = tracker.admit("Qwen/Qwen3-32B", probe_interval=300)
+        >>> admission.refused is None
+        True
+    """
+
+    refused: QuotaScope | None = None
+    seen_at: datetime | None = None
+    next_probe_at: datetime | None = None
+    probe_in_flight: bool = False
+    probes: tuple[_Key, ...] = ()
+
+
+_OPEN = Admission()
+
+
 @dataclass
 class QuotaTracker:
     """The quota state shared by every client with the same token and base URL.
 
     Thread- and task-safe: updates are short critical sections under one lock, never held
-    across I/O. Get the shared instance with :func:`tracker_for`.
+    across I/O. ``clock`` is injectable (tests never sleep). Get the shared instance with
+    :func:`tracker_for`.
 
     Example:
         >>> tracker.spent_scope("Qwen/Qwen3-32B")  # None unless known exhausted
@@ -161,23 +245,44 @@ class QuotaTracker:
     clock: Clock = utc_now
     _account: _Counts = field(default_factory=_Counts)
     _models: dict[str, _Counts] = field(default_factory=dict)
+    _probing: set[_Key] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def record(self, model: str, headers: Mapping[str, str]) -> QuotaStatus | None:
-        """Update the state from one response's headers; returns the status they carried."""
-        status = parse_quota_headers(headers, model=model, now=self.clock())
-        if status is None:
-            return None
+    def record(
+        self, model: str, headers: Mapping[str, str], *, success: bool = False
+    ) -> QuotaStatus | None:
+        """Update the state from one answer's headers (any status); returns the status they
+        carried. A ``success`` (2xx) also proves that no scope it lacks figures for was spent:
+        such a scope becomes unknown (reference: modelscope-api.md §8.1, §8.2).
+
+        Example:
+            >>> tracker.record("Qwen/Qwen3-32B", {"modelscope-ratelimit-requests-remaining": "7"})
+        """
+        now = self.clock()
+        status = parse_quota_headers(headers, model=model, now=now)
         with self._lock:
-            if status.account_remaining is not None or status.account_limit is not None:
-                self._account = _Counts(
-                    status.account_limit, status.account_remaining, status.seen_at
-                )
-            if status.model_remaining is not None or status.model_limit is not None:
-                self._models[model] = _Counts(
-                    status.model_limit, status.model_remaining, status.seen_at
-                )
+            if status is not None:
+                self._update(model, status)
+            if success:
+                self._clear_unreported(model, status, now)
         return status
+
+    def _update(self, model: str, status: QuotaStatus) -> None:
+        if status.account_remaining is not None or status.account_limit is not None:
+            self._account = _Counts(status.account_limit, status.account_remaining, status.seen_at)
+        if status.model_remaining is not None or status.model_limit is not None:
+            self._models[model] = _Counts(
+                status.model_limit, status.model_remaining, status.seen_at
+            )
+
+    def _clear_unreported(self, model: str, status: QuotaStatus | None, now: datetime) -> None:
+        """A 2xx without figures for a scope seen spent: that scope had calls after all."""
+        reported = status or QuotaStatus()
+        if reported.account_remaining is None and self._account.spent(now):
+            self._account = replace(self._account, remaining=None, seen_at=now)
+        counts = self._models.get(model)
+        if reported.model_remaining is None and counts is not None and counts.spent(now):
+            self._models[model] = replace(counts, remaining=None, seen_at=now)
 
     def mark_exhausted(self, scope: QuotaScope, model: str) -> None:
         """Record a spent scope learned from a 429 body when the headers were missing."""
@@ -189,16 +294,58 @@ class QuotaTracker:
                 counts = self._models.get(model, _Counts())
                 self._models[model] = replace(counts, remaining=0, seen_at=now)
 
+    def _scopes(self, model: str) -> Iterator[tuple[_Key, _Counts]]:
+        # reference: modelscope-api.md §8.3, a provider-routed id (`Org/Model:Provider`) is
+        # exempt from the free tier: a spent account does not hold it back.
+        if not is_provider_routed(model):
+            yield ("account", ""), self._account
+        counts = self._models.get(model)
+        if counts is not None:
+            yield ("model", model), counts
+
     def spent_scope(self, model: str) -> QuotaScope | None:
-        """The scope known to be at 0 for ``model`` whose reset has not passed, else None."""
+        """The scope last seen at 0 for ``model`` (before its usual reset), else None. What is
+        known, not whether a call may go: see :meth:`admit`."""
         now = self.clock()
         with self._lock:
-            if self._account.spent(now):
-                return "account"
-            counts = self._models.get(model)
-            if counts is not None and counts.spent(now):
-                return "model"
+            for (scope, _), counts in self._scopes(model):
+                if counts.spent(now):
+                    return scope
         return None
+
+    def admit(self, model: str, *, probe_interval: float = DEFAULT_PROBE_INTERVAL) -> Admission:
+        """May a call to ``model`` go out? Refused while a scope seen spent is younger than
+        ``probe_interval`` seconds, or while another call probes it; else admitted, as the one
+        probe when a spent scope is due (release it afterwards). ``0`` admits every call.
+
+        Example:
+            >>> admission = tracker.admit("Qwen/Qwen3-32B", probe_interval=300)
+            >>> try: send()
+            ... finally: tracker.release(admission)
+        """
+        now = self.clock()
+        wait = timedelta(seconds=probe_interval)
+        with self._lock:
+            spent = [(key, c) for key, c in self._scopes(model) if c.spent(now)]
+            if not spent or probe_interval <= 0:
+                return _OPEN
+            for (scope, name), counts in spent:
+                assert counts.seen_at is not None  # spent() checked it
+                due = counts.seen_at + wait
+                busy = (scope, name) in self._probing
+                if now < due or busy:
+                    return Admission(scope, counts.seen_at, due, probe_in_flight=busy)
+            probes = tuple(key for key, _ in spent)
+            self._probing.update(probes)
+        return Admission(probes=probes)
+
+    def release(self, admission: Admission) -> None:
+        """End the probe ``admission`` was (nothing for an ordinary admission). What the answer
+        said was recorded meanwhile: a scope still spent restarts its interval, a scope that
+        came back lets calls flow, and after a failure without figures the next call probes."""
+        if admission.probes:
+            with self._lock:
+                self._probing.difference_update(admission.probes)
 
     def status(self, model: str | None = None) -> QuotaStatus:
         """The last-seen counts: the account's, and ``model``'s when given."""
@@ -215,11 +362,26 @@ class QuotaTracker:
             seen_at=max(seen) if seen else None,
         )
 
-    def reset(self) -> None:
-        """Forget everything (tests, or after buying more quota)."""
+    def forget(self, model: str | None = None) -> None:
+        """Forget figures and refusals: the account's and ``model``'s, or everything when
+        ``model`` is None. The next call asks the service (after buying credits, say).
+
+        Example:
+            >>> client.quota.forget("Qwen/Qwen3-32B")
+        """
         with self._lock:
             self._account = _Counts()
-            self._models.clear()
+            self._probing.discard(("account", ""))
+            if model is None:
+                self._models.clear()
+                self._probing.clear()
+            else:
+                self._models.pop(model, None)
+                self._probing.discard(("model", model))
+
+    def reset(self) -> None:
+        """Forget everything; the same as ``forget()``."""
+        self.forget()
 
 
 _trackers: dict[tuple[str, str], QuotaTracker] = {}

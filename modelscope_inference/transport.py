@@ -409,7 +409,8 @@ class Transport:
 
     def _accept(self, response: httpx.Response, model: str) -> QuotaStatus | None:
         """Record quota headers, and raise the classified error for a non-2xx answer."""
-        quota = self.quota.record(model, response.headers)
+        # reference: modelscope-api.md §8.1, error answers carry the quota headers too.
+        quota = self.quota.record(model, response.headers, success=response.is_success)
         if response.is_success:
             return quota
         raise self._classify(response, model, quota)
@@ -482,7 +483,7 @@ class Transport:
         if 200 <= answer.status < 300 and "content-encoding" not in headers:
             data = _json_object(answer.content)
             if data is not None:
-                quota = self.quota.record(model, headers)
+                quota = self.quota.record(model, headers, success=True)
                 return JSONResponse(data, headers, answer.status, _request_id(headers, data), quota)
         # The rare answers: the full httpx Response (it decodes, and errors carry it).
         request = self._request_with("POST", path, content)

@@ -121,9 +121,9 @@ class _Api:
             return self._refuse(parsed, gate)
         snap = self._spend(parsed.model)
         if snap is not None and not snap.allowed:
-            return _quota_429(gate.rid, snap)
+            return _quota_429(gate.rid, self._quota_headers(parsed.model.id, snap))
         payload = _embedding_payload(parsed)
-        headers = snap.headers() if snap is not None else []
+        headers = [] if snap is None else self._quota_headers(parsed.model.id, snap)
         return _maybe_dropped(_json(200, payload, headers), gate.faults)
 
     def _spend(self, model: ModelSpec) -> QuotaSnapshot | None:
@@ -132,10 +132,12 @@ class _Api:
         return self.state.quota.consume(model.id) if model.free_tier else None
 
     def _refuse(self, error: ApiError, gate: _Gate) -> Response:
-        """A validation error, with the quota headers when the real one has them (§8.1)."""
-        return _error(error, gate.rid, self._quota_headers(error, gate.body))
+        """A validation error, with the quota headers when the real one has them (§8.1: the
+        400 for an unserved id), and as any failure for a known model (:meth:`_failed`)."""
+        response = _error(error, gate.rid, self._unserved_headers(error, gate.body))
+        return self._failed(response, gate.body)
 
-    def _quota_headers(self, error: ApiError, body: Any) -> Headers:
+    def _unserved_headers(self, error: ApiError, body: Any) -> Headers:
         if not error.quota_headers:
             return []
         model = body.get("model") if isinstance(body, dict) else None
@@ -166,15 +168,41 @@ class _Api:
         if delay > 0:
             await asyncio.sleep(delay)
         replacing = next((f for f in faults if f.replaces_response), None)
-        early = None if replacing is None else self._fault_response(replacing, rid, model_id)
+        if replacing is None:
+            return _Gate(rid, body, faults, None)
+        early = self._fault_response(replacing, rid, model_id)
+        if replacing.kind is not FaultKind.REAL_ANSWER:  # a captured answer keeps its headers
+            early = self._failed(early, body)
         return _Gate(rid, body, faults, early)
+
+    def _quota_headers(self, model_id: str, snap: QuotaSnapshot) -> Headers:
+        """The four quota headers, or none for a model set to send none (§8.1: "for some 2026
+        models no quota header came at all, on 200 or on 401")."""
+        spec = self.state.catalog.get(model_id)
+        return snap.headers() if spec is None or spec.quota_headers else []
+
+    def _failed(self, response: Response, body: Any) -> Response:
+        """An error answer for a known model carries the quota headers too, and a 4xx spends a
+        call when failures count (reference: modelscope-api.md §8.1: 1897 -> 1895 across a 400
+        and a 429); a 5xx does not (§8.2: system failures are refunded)."""
+        model = body.get("model") if isinstance(body, dict) else None
+        if not isinstance(model, str) or model not in self.state.catalog:
+            return response
+        book = self.state.quota
+        counted = self.state.count_failures and response.status_code < 500
+        snap = book.consume(model) if counted else book.peek(model)
+        for name, _ in snap.headers():
+            del response.headers[name]
+        for name, value in self._quota_headers(model, snap):
+            response.headers[name] = value
+        return response
 
     def _fault_response(self, fault: Fault, rid: str, model: str) -> Response:
         headers: Headers = []
         if fault.kind is FaultKind.REAL_ANSWER:
             # reference: modelscope-api.md §8.1, each answer verbatim, headers as captured
             error = errors.REAL_ANSWERS[fault.answer](model)
-            return _error(error, rid, self._quota_headers(error, {"model": model}))
+            return _error(error, rid, self._unserved_headers(error, {"model": model}))
         if fault.kind is FaultKind.RATE_LIMIT:
             # reference: modelscope-api.md §3.3, a transient 429 has the quota body; clients tell
             # it from exhaustion because the remaining headers are > 0.
@@ -191,14 +219,14 @@ class _Api:
     def _complete(self, req: ChatRequest, rid: str, faults: list[Fault]) -> Response:
         before = self.state.quota.peek(req.model.id) if req.model.free_tier else None
         if before is not None and not before.allowed:
-            return _quota_429(rid, before)
+            return _quota_429(rid, self._quota_headers(req.model.id, before))
         reply = self.state.scripts.pop()
         if reply is not None and reply.is_error:
             return _scripted_error(reply, rid)
         # reference: modelscope-api.md §3.2, a successful call spends one account and one model call
         snap = self._spend(req.model)
         # reference: modelscope-api.md §8.1, a real 200 has no x-request-id header
-        headers = snap.headers() if snap is not None else []
+        headers = [] if snap is None else self._quota_headers(req.model.id, snap)
         # reference: §8.4, "chatcmpl-" + a uuid4 with dashes; `created` in milliseconds
         completion_id = f"chatcmpl-{rid}"
         created = time.time_ns() // 1_000_000
@@ -249,10 +277,10 @@ def _authenticate(header: str | None, token: str) -> ApiError | None:
     return errors.invalid_token()
 
 
-def _quota_429(rid: str, snap: QuotaSnapshot) -> Response:
+def _quota_429(rid: str, quota_headers: Headers) -> Response:
     # reference: modelscope-api.md §3.2/§3.3, quota 429 with the four headers; 0 marks the
     # spent counter (per-model vs account).
-    return _error(errors.quota_exceeded(), rid, snap.headers())
+    return _error(errors.quota_exceeded(), rid, quota_headers)
 
 
 def _from_script(reply: Reply) -> Completion:

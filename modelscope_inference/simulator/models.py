@@ -62,6 +62,9 @@ class ModelSpec:
     created: int = _CREATED
     provider: str | None = None
     """The API provider of a `Org/Model:Provider` id (§8.3); None on the free tier."""
+    quota_headers: bool = True
+    """False: answers for this model carry no ``modelscope-ratelimit-*`` header at all, as for
+    some 2026 models (reference: modelscope-api.md §8.1)."""
 
     def __post_init__(self) -> None:
         if self.kind is ModelKind.EMBEDDING and self.dimension <= 0:

@@ -2,7 +2,8 @@
 
 ModelScope counts calls per account and per model per day and reports what is left in four
 response headers (reference: modelscope-api.md §3.1, §3.2). The reset time is not documented;
-the simulator resets at 00:00 Asia/Shanghai (reference: §3.1, "Reset time ... [INFERRED]").
+the simulator resets at 00:00 Asia/Shanghai (reference: §3.1, "Reset time ... [INFERRED]"), and
+since the credits era calls can come back within the day (§8.2): see :meth:`QuotaBook.restore`.
 
 >>> book = QuotaBook(account_limit=3, default_model_limit=2)
 >>> book.consume("Qwen/Qwen3-8B").allowed
@@ -137,6 +138,22 @@ class QuotaBook:
             self._model_used.clear()
             self._day = None
 
+    def restore(self, model: str | None = None, calls: int | None = None) -> None:
+        """Give back ``calls`` spent calls (None: all) to the account and, when given, to
+        ``model``, within the day: credits granted, bought or refunded (§8.2).
+
+        >>> book = QuotaBook(account_limit=1)
+        >>> book.consume("m").allowed, book.consume("m").allowed
+        (True, False)
+        >>> book.restore(); book.consume("m").allowed
+        True
+        """
+        with self._lock:
+            self._roll_day()
+            self._account_used = _give_back(self._account_used, calls)
+            if model is not None:
+                self._model_used[model] = _give_back(self._model_used.get(model, 0), calls)
+
     def consume(self, model: str) -> QuotaSnapshot:
         """Spend one call on `model` if both counters allow it; report the counters after.
 
@@ -177,3 +194,8 @@ class QuotaBook:
             model_limit=model_limit,
             model_remaining=model_left,
         )
+
+
+def _give_back(used: int, calls: int | None) -> int:
+    """Spent calls left after giving back ``calls`` of them (None: all)."""
+    return 0 if calls is None else max(used - max(calls, 0), 0)

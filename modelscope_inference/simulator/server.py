@@ -59,6 +59,7 @@ class Simulator:
         ssl_keyfile: str | None = None,
         timeout_keep_alive: int = 5,
         json_schema_supported: bool = False,
+        count_failures: bool = True,
     ) -> None:
         self._state = SimulatorState(
             token=token,
@@ -70,6 +71,7 @@ class Simulator:
             models=models,
             max_recorded=max_recorded,
             json_schema_supported=json_schema_supported,
+            count_failures=count_failures,
         )
         self._host = host
         self._port = port
@@ -208,6 +210,26 @@ class Simulator:
     def quota(self, model: str) -> QuotaSnapshot:
         """The counters for `model` right now, without spending a call."""
         return self._state.quota.peek(model)
+
+    def restore_quota(self, model: str | None = None, calls: int | None = None) -> None:
+        """Give back `calls` spent calls (None: all) to the account and, when given, to `model`,
+        mid-day: credits that came back (reference: modelscope-api.md §8.2). A limit set to 0
+        stays 0: raise it with `set_quota`.
+
+        >>> sim.restore_quota(model="Qwen/Qwen3-8B")  # doctest: +SKIP
+        """
+        self._state.quota.restore(model, calls)
+
+    @property
+    def count_failures(self) -> bool:
+        """Whether failed answers (4xx) for a known model spend a call, as §8.1's log shows
+        (1897 -> 1895 across a 400 and a 429). On by default; 5xx answers never spend one
+        (§8.2: calls that fail because of the system are refunded)."""
+        return self._state.count_failures
+
+    @count_failures.setter
+    def count_failures(self, value: bool) -> None:
+        self._state.count_failures = value
 
     def inject(self, fault: Fault, times: int | None = 1, model: str | None = None) -> None:
         """Apply `fault` to the next `times` requests (None: all), optionally for one model.

@@ -76,6 +76,7 @@ class SimulatorState:
         models: Iterable[ModelSpec | str] | None = (),
         max_recorded: int | None = 10_000,
         json_schema_supported: bool = False,
+        count_failures: bool = True,
     ) -> None:
         self.token = token
         # reference: modelscope-api.md §8.3, the real service answers response_format
@@ -83,6 +84,7 @@ class SimulatorState:
         # OpenAI-like behaviour).
         self.json_schema_supported = self._json_schema_default = json_schema_supported
         self.latency = latency
+        self.count_failures = count_failures
         self.catalog = build_catalog(models)
         self.quota = QuotaBook(account_limit, default_model_limit, model_limits, clock)
         self.faults = FaultBook()
@@ -93,6 +95,7 @@ class SimulatorState:
             default_model_limit,
             dict(model_limits or {}),
             clock,
+            count_failures,
         )
         self._log: deque[RecordedRequest] = deque(maxlen=max_recorded)
         self._log_lock = threading.Lock()
@@ -119,9 +122,10 @@ class SimulatorState:
 
     def reset(self) -> None:
         """Back to the state just after construction: log, faults, scripts, quota and clock."""
-        latency, account, per_model, model_limits, clock = self._initial
+        latency, account, per_model, model_limits, clock, count_failures = self._initial
         self.latency = latency
         self.json_schema_supported = self._json_schema_default
+        self.count_failures = count_failures
         with self._log_lock:
             self._log.clear()
         self.faults.clear()

@@ -80,14 +80,16 @@ def test_unreadable_values_are_ignored_and_all_unreadable_gives_none() -> None:
     assert status.model_remaining == 12
 
 
-def test_negative_remaining_counts_as_zero() -> None:
+@pytest.mark.parametrize(
+    "value", ["-3", "-5", "-0", "+4", "1.5", "nan", "inf", "", " ", "1e400", "9" * 5000]
+)
+def test_values_that_are_not_non_negative_integers_are_ignored_never_clamped(value: str) -> None:
+    # reference: modelscope-api.md §8.1/§8.2 and issue 14: a clamped "-5" locked an account.
     status = parse_quota_headers(
-        {"modelscope-ratelimit-model-requests-remaining": "-3"}, model=MODEL, now=NOW
+        {"modelscope-ratelimit-model-requests-remaining": value}, model=MODEL, now=NOW
     )
 
-    assert status is not None
-    assert status.model_remaining == 0
-    assert status.exhausted_scope == "model"
+    assert status is None
 
 
 def test_account_scope_wins_when_both_counts_are_zero() -> None:
@@ -286,7 +288,7 @@ def _request(model: str = MODEL) -> ChatRequest:
     return ChatRequest(model=model, messages=[{"role": "user", "content": "hi"}])
 
 
-def test_exhausted_429_costs_one_request_then_none_until_the_reset(
+def test_exhausted_429_costs_one_request_then_none_until_the_probe_interval(
     make_client: Any, clock: FakeClock
 ) -> None:
     server = FakeServer(
@@ -310,12 +312,14 @@ def test_exhausted_429_costs_one_request_then_none_until_the_reset(
     assert "no request was sent" in str(again.value)
     assert MODEL in str(again.value)
 
-    clock.now = datetime(2026, 3, 1, 15, 59, 59, tzinfo=timezone.utc)
+    # reference: modelscope-api.md §8.2, credits can come back within the day, so the refusal
+    # lasts quota_probe_interval (300 s by default), not until 00:00 UTC+8.
+    clock.advance(seconds=299)
     with pytest.raises(QuotaExhaustedError):
         client.chat.complete(_request())
     assert server.count == 1
 
-    clock.now = datetime(2026, 3, 1, 16, 0, 0, tzinfo=timezone.utc)
+    clock.advance(seconds=1)
     assert client.chat.complete(_request()).content == "back"
     assert server.count == 2
 

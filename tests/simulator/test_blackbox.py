@@ -380,9 +380,25 @@ def test_openai_sdk_sees_rate_limit_error_when_quota_is_spent(
     assert info.value.response.headers["modelscope-ratelimit-model-requests-remaining"] == "0"
 
 
-def test_rejected_requests_do_not_spend_quota(sim: Simulator, http: httpx.Client) -> None:
+def test_rejected_requests_spend_quota_as_the_real_service_counts_failures(
+    sim: Simulator, http: httpx.Client
+) -> None:
+    # reference: modelscope-api.md §8.1, the remaining count fell across failed calls
+    response = chat(http, model=HYBRID)  # 400: hybrid non-stream without enable_thinking=false
+    assert response.status_code == 400
+    assert response.headers["modelscope-ratelimit-model-requests-remaining"] == str(
+        DEFAULT_MODEL_LIMIT - 1
+    )
+    assert sim.quota(HYBRID).model_remaining == DEFAULT_MODEL_LIMIT - 1
+    assert sim.quota(HYBRID).account_remaining == DEFAULT_ACCOUNT_LIMIT - 1
+
+
+def test_rejected_requests_spend_nothing_when_failures_are_not_counted(
+    sim: Simulator, http: httpx.Client
+) -> None:
+    sim.count_failures = False
     chat(http, model=HYBRID)  # 400: hybrid non-stream without enable_thinking=false
-    chat(http, model="Nobody/Nothing")  # 404
+    chat(http, model="Nobody/Nothing")  # 400: not served
     assert sim.quota(HYBRID).model_remaining == DEFAULT_MODEL_LIMIT
     assert sim.quota(HYBRID).account_remaining == DEFAULT_ACCOUNT_LIMIT
 
@@ -1084,7 +1100,8 @@ def test_stream_only_faults_wait_for_a_streaming_request(
     assert "{not json" in stream_data(http)
 
 
-def test_faults_do_not_spend_quota(sim: Simulator, http: httpx.Client) -> None:
+def test_server_errors_do_not_spend_quota(sim: Simulator, http: httpx.Client) -> None:
+    # reference: modelscope-api.md §8.2, calls that fail because of the system are refunded
     sim.inject(Fault.server_error())
     chat(http)
     assert sim.quota(CHAT).model_remaining == DEFAULT_MODEL_LIMIT
