@@ -33,7 +33,13 @@ from modelscope_inference import async_http
 from modelscope_inference._lazy import errors
 from modelscope_inference.async_http import AsyncPool, ClientOptions, LoopPools
 from modelscope_inference.quota import QuotaStatus, QuotaTracker, next_reset, tracker_for
-from modelscope_inference.redaction import install_log_filters
+from modelscope_inference.redaction import (
+    RedactedDict,
+    forget_locals,
+    install_log_filters,
+    redacted_dataclass_repr,
+    redacted_request,
+)
 from modelscope_inference.retry import retry_after_seconds
 from modelscope_inference.settings import Settings
 
@@ -51,11 +57,12 @@ USER_AGENT = f"modelscope-inference/{__version__}"
 MAX_CONNECTIONS = 100
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class JSONResponse:
     """A parsed 2xx answer: the body as a dict, the headers, and the quota they carried.
 
     ``headers`` answers lookups by lower-case name (an ``httpx.Headers`` or a plain dict).
+    Its ``repr`` is redacted: a service may echo the token, and tracebacks print locals.
     """
 
     data: dict[str, Any]
@@ -63,6 +70,8 @@ class JSONResponse:
     status: int
     request_id: str | None
     quota: QuotaStatus | None
+
+    __repr__ = redacted_dataclass_repr
 
 
 class SSEDecoder:
@@ -232,10 +241,25 @@ class EventStream:
 def request_failed(
     exc: BaseException, request: httpx.Request, model: str
 ) -> errors.APIConnectionError:
-    """The typed error for a request that got no answer: a timeout, or a broken connection."""
+    """The typed error for a request that got no answer: a timeout, or a broken connection.
+
+    ``exc`` becomes its cause, so it is scrubbed first: its ``request`` (httpx's errors keep
+    one, ``Authorization`` and all) is replaced by a redacted copy, and the HTTP stack's frames
+    under it lose their locals (see :func:`~modelscope_inference.redaction.forget_locals`).
+    """
+    _scrub(exc)
     if async_http.is_timeout(exc):
         return _timeout(exc, request, model)
     return _broken(exc, request, model)
+
+
+def _scrub(exc: BaseException) -> None:
+    forget_locals(exc)
+    if isinstance(exc, httpx.RequestError):
+        try:
+            exc.request = redacted_request(exc.request)
+        except RuntimeError:  # httpx: "The .request property has not been set."
+            pass
 
 
 def _timeout(exc: BaseException, request: httpx.Request, model: str) -> errors.APITimeoutError:
@@ -280,13 +304,16 @@ class Transport:
         install_log_filters()
         self.settings = settings
         self.quota: QuotaTracker = tracker_for(settings.api_key, settings.base_url)
-        self._headers = {
-            "Authorization": f"Bearer {settings.api_key}",
-            "User-Agent": USER_AGENT,
-            "Content-Type": "application/json",
-            "Accept": "application/json",
-            **dict(settings.default_headers),
-        }
+        # A RedactedDict: these headers are a local in the HTTP frames of every traceback.
+        self._headers = RedactedDict(
+            {
+                "Authorization": f"Bearer {settings.api_key}",
+                "User-Agent": USER_AGENT,
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+                **dict(settings.default_headers),
+            }
+        )
         self._custom_client = http_client
         self._custom_async_client = async_http_client
         self._client: httpx.Client | None = None
@@ -570,7 +597,7 @@ def _header_map(raw: tuple[tuple[bytes, bytes], ...]) -> dict[str, str]:
         >>> _header_map(((b"X-Request-Id", b"r1"), (b"Via", b"a"), (b"via", b"b")))
         {'x-request-id': 'r1', 'via': 'a, b'}
     """
-    headers: dict[str, str] = {}
+    headers: dict[str, str] = RedactedDict()  # a local in tracebacks: repr without the token
     for name, value in raw:
         key = name.decode("latin-1").lower()
         try:
