@@ -104,7 +104,7 @@ class APIStatusError(ModelScopeError, openai.APIStatusError):
             redact(message), response=redacted_response(response), body=redact_data(body)
         )
         self.model = model
-        self.request_id = request_id
+        self.request_id = redact(request_id) if request_id else request_id
 
 
 class AuthenticationError(APIStatusError, openai.AuthenticationError):

@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import threading
@@ -37,6 +38,7 @@ from modelscope_inference.redaction import (
     RedactedDict,
     forget_locals,
     install_log_filters,
+    redact,
     redacted_dataclass_repr,
     redacted_request,
 )
@@ -161,7 +163,7 @@ class EventStream:
         self.headers = response.headers
         self.model = model
         self.quota = quota
-        self.request_id = response.headers.get("x-request-id")
+        self.request_id = _request_id(response.headers, {})
         self._decoder = SSEDecoder()
 
     def _check_end(self) -> None:
@@ -206,6 +208,12 @@ class EventStream:
             yield from self._decode_tail()
         except httpx.RequestError as exc:
             raise request_failed(exc, self.response.request, self.model) from exc
+        except errors.ModelScopeError as exc:  # an error event or a malformed line
+            # Tracebacks print locals (capture_locals, Sentry); the decoding frames under this
+            # one, and this one's ``raw``, hold the answer's words, which may echo the token.
+            forget_locals(exc)
+            raw = b""
+            raise
         self._check_end()
 
     async def __aiter__(self) -> AsyncGenerator[Any, None]:
@@ -224,6 +232,10 @@ class EventStream:
                 yield event
         except httpx.RequestError as exc:
             raise request_failed(exc, self.response.request, self.model) from exc
+        except errors.ModelScopeError as exc:  # as in __iter__
+            forget_locals(exc)
+            raw = b""
+            raise
         self._check_end()
 
     def _decode_tail(self) -> list[Any]:
@@ -256,10 +268,9 @@ def request_failed(
 def _scrub(exc: BaseException) -> None:
     forget_locals(exc)
     if isinstance(exc, httpx.RequestError):
-        try:
+        # RuntimeError: httpx's "The .request property has not been set."
+        with contextlib.suppress(RuntimeError):
             exc.request = redacted_request(exc.request)
-        except RuntimeError:  # httpx: "The .request property has not been set."
-            pass
 
 
 def _timeout(exc: BaseException, request: httpx.Request, model: str) -> errors.APITimeoutError:
@@ -609,11 +620,14 @@ def _header_map(raw: tuple[tuple[bytes, bytes], ...]) -> dict[str, str]:
 
 
 def _request_id(headers: Mapping[str, str], data: Mapping[str, Any]) -> str | None:
+    """The answer's request id, redacted: it goes into every result's metadata, and a service
+    (or a proxy) that echoes the token there must not put it in the user's traces. The real
+    service sends none (reference: modelscope-api.md §8.1), so this costs nothing there."""
     header: str | None = headers.get("x-request-id")
     if header:
-        return header
+        return redact(header)
     value = data.get("request_id")
-    return value if isinstance(value, str) else None
+    return redact(value) if isinstance(value, str) else None
 
 
 _transports: dict[tuple[object, ...], Transport] = {}
