@@ -99,15 +99,16 @@ def redacted_dataclass_repr(self: Any) -> str:
 
 
 # Recomputed by httpx for the copy's (already decoded, possibly shorter) content.
-_RECOMPUTED_HEADERS = frozenset({"content-length", "content-encoding", "transfer-encoding"})
+_RECOMPUTED_HEADERS_RAW = frozenset({b"content-length", b"content-encoding", b"transfer-encoding"})
 _REDACTED_MARK = "modelscope_inference.redacted"
 
 
-def _redacted_headers(headers: httpx.Headers) -> list[tuple[str, str]]:
+def _redacted_headers(headers: httpx.Headers) -> list[tuple[bytes, bytes]]:
+    # As bytes: a value that is not ASCII (b"\x80") cannot be turned back from str by httpx.
     return [
-        (redact(name), redact(value))
-        for name, value in headers.multi_items()
-        if name.lower() not in _RECOMPUTED_HEADERS
+        (redact_bytes(name), redact_bytes(value))
+        for name, value in headers.raw
+        if name.lower() not in _RECOMPUTED_HEADERS_RAW
     ]
 
 

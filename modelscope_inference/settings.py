@@ -103,18 +103,19 @@ def resolve_base_url(explicit: str | None, environ: Mapping[str, str] | None = N
     env = os.environ if environ is None else environ
     raw = explicit or next((env[n] for n in BASE_URL_ENV_VARS if env.get(n)), DEFAULT_BASE_URL)
     url = raw.strip().rstrip("/")
-    _refuse_credentials(url)
+    shown = _USERINFO.sub(r"\1***@", url)  # messages never echo a password
     for suffix in _ENDPOINT_SUFFIXES:
         if url.endswith(suffix):
             raise errors.ConfigurationError(
-                f"base_url {url!r} ends in {suffix!r}: pass the API root instead, e.g. "
-                f"{url[: -len(suffix)]!r} (the default is {DEFAULT_BASE_URL!r})."
+                f"base_url {shown!r} ends in {suffix!r}: pass the API root instead, e.g. "
+                f"{shown[: -len(suffix)]!r} (the default is {DEFAULT_BASE_URL!r})."
             )
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise errors.ConfigurationError(
-            f"base_url {url!r} is not an http(s) URL; use e.g. {DEFAULT_BASE_URL!r}."
+            f"base_url {shown!r} is not an http(s) URL; use e.g. {DEFAULT_BASE_URL!r}."
         )
+    _refuse_credentials(url)
     return url
 
 
@@ -130,6 +131,8 @@ def _refuse_credentials(url: str) -> None:
         return
     secret = match.group(0).removeprefix(match.group(1) or "").removesuffix("@")
     register_secret(secret.partition(":")[2] or secret)
+    # The graver problem first: over plain http the token itself would travel in clear.
+    check_transport_security(url)
     shown = _USERINFO.sub(r"\1***@", url)
     raise errors.ConfigurationError(
         f"base_url {shown!r} contains credentials (user:password@). "

@@ -208,9 +208,11 @@ class EventStream:
             yield from self._decode_tail()
         except httpx.RequestError as exc:
             raise request_failed(exc, self.response.request, self.model) from exc
-        except errors.ModelScopeError as exc:  # an error event or a malformed line
+        except Exception as exc:  # an error event or a malformed line
             # Tracebacks print locals (capture_locals, Sentry); the decoding frames under this
             # one, and this one's ``raw``, hold the answer's words, which may echo the token.
+            # (Not ``except errors.…``: evaluating it imports openai, and a stream closed early
+            # passes GeneratorExit through here; that is no Exception.)
             forget_locals(exc)
             raw = b""
             raise
@@ -232,7 +234,7 @@ class EventStream:
                 yield event
         except httpx.RequestError as exc:
             raise request_failed(exc, self.response.request, self.model) from exc
-        except errors.ModelScopeError as exc:  # as in __iter__
+        except Exception as exc:  # as in __iter__
             forget_locals(exc)
             raw = b""
             raise

@@ -816,8 +816,9 @@ def test_finding_8_credentials_in_base_url_are_refused_without_echoing_the_passw
 
     error = caught.value
     shown = "\n".join([str(error), repr(error), *map(str, error.args)])
-    assert "credentials" in shown and "***@" in shown
-    assert PASSWORD not in shown
+    assert "***@" in shown and PASSWORD not in shown
+    if url.startswith("http") and url.endswith("/v1"):
+        assert "credentials" in shown  # otherwise another problem is named first, masked
 
 
 def test_finding_8_a_proxy_with_credentials_is_still_allowed_and_masked(sim: Simulator) -> None:
