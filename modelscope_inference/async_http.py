@@ -46,6 +46,8 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from modelscope_inference.redaction import redacted_dataclass_repr
+
 if TYPE_CHECKING:
     import aiohttp
 
@@ -291,13 +293,18 @@ def _from_aiohttp(exc: BaseException) -> bool:
     return type(exc).__module__.startswith("aiohttp")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class RawAnswer:
-    """A whole answer read by :func:`post_bytes`: status, raw headers and undecoded body."""
+    """A whole answer read by :func:`post_bytes`: status, raw headers and undecoded body.
+
+    Its ``repr`` is redacted: the service may echo the token, and tracebacks print locals.
+    """
 
     status: int
     raw_headers: tuple[tuple[bytes, bytes], ...]
     content: bytes
+
+    __repr__ = redacted_dataclass_repr
 
 
 async def post_bytes(

@@ -46,7 +46,12 @@ import openai
 # QuotaScope and TOKEN_PAGE live where importing them does not import openai; re-exported here.
 from modelscope_inference.quota import USUAL_RESET, QuotaStatus, parse_quota_headers, utc_now
 from modelscope_inference.quota import QuotaScope as QuotaScope
-from modelscope_inference.redaction import redact, redact_data
+from modelscope_inference.redaction import (
+    redact,
+    redact_data,
+    redacted_request,
+    redacted_response,
+)
 from modelscope_inference.settings import TOKEN_PAGE as TOKEN_PAGE
 
 BINDING_DOC = "https://modelscope.cn/docs/accounts/aliyun-binding-and-authorization"
@@ -71,7 +76,9 @@ class APIStatusError(ModelScopeError, openai.APIStatusError):
     """The service answered with an error status.
 
     Attributes: ``status_code``, ``model``, ``request_id``, ``body`` (parsed, or None),
-    ``response`` (the ``httpx.Response``), ``quota`` (the ``modelscope-ratelimit-*`` figures
+    ``response`` (a redacted copy of the ``httpx.Response``: the token, should the service
+    echo it in the body or a header, reads ``***``, and so does ``Authorization`` in
+    ``response.request.headers``), ``quota`` (the ``modelscope-ratelimit-*`` figures
     the answer carried, or None when it carried none: error answers carry them too,
     reference: modelscope-api.md §8.1).
 
@@ -91,9 +98,13 @@ class APIStatusError(ModelScopeError, openai.APIStatusError):
         model: str | None = None,
         request_id: str | None = None,
     ) -> None:
-        super().__init__(redact(message), response=response, body=redact_data(body))
+        # Every framework reads exc.response (LangChain copies its body and headers into the
+        # run that tracers upload): only a redacted copy leaves the library.
+        super().__init__(
+            redact(message), response=redacted_response(response), body=redact_data(body)
+        )
         self.model = model
-        self.request_id = request_id
+        self.request_id = redact(request_id) if request_id else request_id
 
 
 class AuthenticationError(APIStatusError, openai.AuthenticationError):
@@ -226,10 +237,11 @@ class ServiceUnavailableError(APIStatusError, openai.InternalServerError):
 
 
 class APIConnectionError(ModelScopeError, openai.APIConnectionError):
-    """No answer came back: DNS, refused connection, reset, TLS."""
+    """No answer came back: DNS, refused connection, reset, TLS. ``request`` is a redacted copy
+    (``Authorization: Bearer ***``)."""
 
     def __init__(self, message: str, *, request: httpx.Request, model: str | None = None) -> None:
-        super().__init__(message=redact(message), request=request)
+        super().__init__(message=redact(message), request=redacted_request(request))
         self.model = model
 
 
@@ -239,7 +251,9 @@ class APITimeoutError(APIConnectionError, openai.APITimeoutError):
     def __init__(self, message: str, *, request: httpx.Request, model: str | None = None) -> None:
         # In this MRO, super() from APIConnectionError reaches openai.APITimeoutError.__init__,
         # which takes no message; initialise its parent directly instead.
-        openai.APIConnectionError.__init__(self, message=redact(message), request=request)
+        openai.APIConnectionError.__init__(
+            self, message=redact(message), request=redacted_request(request)
+        )
         self.model = model
 
 
@@ -270,12 +284,13 @@ class StreamInterruptedError(APIConnectionError):
 
 
 class InvalidResponseError(ModelScopeError, openai.APIResponseValidationError):
-    """The service answered 2xx with a body or stream we could not parse."""
+    """The service answered 2xx with a body or stream we could not parse. ``response`` and
+    ``body`` are redacted copies, as on :class:`APIStatusError`."""
 
     def __init__(
         self, message: str, *, response: httpx.Response, body: object | None, model: str | None
     ) -> None:
-        super().__init__(response, body, message=redact(message))
+        super().__init__(redacted_response(response), redact_data(body), message=redact(message))
         self.model = model
 
 

@@ -11,9 +11,14 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import threading
+import traceback
+from typing import Any
+
+import httpx
 
 _MASK = "***"
 # New tokens are "ms-" + UUID; old ones are a bare UUID (reference: modelscope-api.md §2).
@@ -57,6 +62,128 @@ def redact_data(value: object) -> object:
     if isinstance(value, list):
         return [redact_data(v) for v in value]
     return value
+
+
+def redact_bytes(content: bytes) -> bytes:
+    """:func:`redact` for a body of any charset: Latin-1 maps every byte to one character and
+    back, so the bytes around a (printable ASCII) token survive unchanged."""
+    return redact(content.decode("latin-1")).encode("latin-1")
+
+
+class RedactedDict(dict[str, Any]):
+    """A dict whose ``repr`` is redacted: request and response headers held in a local variable
+    must not show the token in ``TracebackException(capture_locals=True)`` or Sentry's frame
+    dumps, which render each local with ``repr``. Lookups cost what a dict's cost.
+
+    Example:
+        >>> RedactedDict({"Authorization": "Bearer ms-1234567890"})
+        {'Authorization': 'Bearer ***'}
+    """
+
+    def __repr__(self) -> str:
+        return redact(super().__repr__())
+
+
+def redacted_dataclass_repr(self: Any) -> str:
+    """A dataclass ``__repr__`` (assign it in the class body) with the token masked: for the
+    objects that hold an answer's raw headers or body and so sit in traceback locals.
+
+    Example:
+        >>> @dataclass(repr=False)
+        ... class Answer:
+        ...     body: str
+        ...     __repr__ = redacted_dataclass_repr
+    """
+    fields = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in dataclasses.fields(self))
+    return redact(f"{type(self).__name__}({fields})")
+
+
+# Recomputed by httpx for the copy's (already decoded, possibly shorter) content.
+_RECOMPUTED_HEADERS_RAW = frozenset({b"content-length", b"content-encoding", b"transfer-encoding"})
+_REDACTED_MARK = "modelscope_inference.redacted"
+
+
+def _redacted_headers(headers: httpx.Headers) -> list[tuple[bytes, bytes]]:
+    # As bytes: a value that is not ASCII (b"\x80") cannot be turned back from str by httpx.
+    return [
+        (redact_bytes(name), redact_bytes(value))
+        for name, value in headers.raw
+        if name.lower() not in _RECOMPUTED_HEADERS_RAW
+    ]
+
+
+def redacted_request(request: httpx.Request) -> httpx.Request:
+    """A copy of ``request`` with the token masked in its URL, headers and body
+    (``Authorization: Bearer ***``), for an exception to carry. Idempotent.
+
+    Example:
+        >>> redacted_request(request).headers["authorization"]
+        'Bearer ***'
+    """
+    if request.extensions.get(_REDACTED_MARK):
+        return request
+    try:
+        content = redact_bytes(request.content)
+    except httpx.RequestNotRead:  # a streamed upload: nothing to copy
+        content = b""
+    return httpx.Request(
+        request.method,
+        redact(str(request.url)),
+        headers=_redacted_headers(request.headers),
+        content=content,
+        extensions={_REDACTED_MARK: True},
+    )
+
+
+def redacted_response(response: httpx.Response) -> httpx.Response:
+    """A copy of ``response`` with the token masked in its headers, its body and its request,
+    so that whatever a framework reads from an exception (``.text``, ``.json()``,
+    ``.headers``, ``.request.headers``) is safe to log or trace. The body is the decoded one
+    (no ``content-encoding``); an unread streamed body is left empty. Idempotent.
+
+    Example:
+        >>> redacted_response(response).text
+        '{"error": {"message": "bad token ***"}}'
+    """
+    if response.extensions.get(_REDACTED_MARK):
+        return response
+    try:
+        content = redact_bytes(response.content)
+    except httpx.ResponseNotRead:
+        content = b""
+    try:
+        request: httpx.Request | None = redacted_request(response.request)
+    except RuntimeError:  # httpx: "The request instance has not been set"
+        request = None
+    extensions = {k: v for k, v in response.extensions.items() if k in _KEPT_EXTENSIONS}
+    return httpx.Response(
+        response.status_code,
+        headers=_redacted_headers(response.headers),
+        content=content,
+        request=request,
+        extensions={**extensions, _REDACTED_MARK: True},
+    )
+
+
+# What httpx reads back from a response's extensions (``http_version``, ``reason_phrase``); the
+# rest (the network stream) must not be kept alive by an exception.
+_KEPT_EXTENSIONS = frozenset({"http_version", "reason_phrase"})
+
+
+def forget_locals(exc: BaseException) -> None:
+    """Clear the frame locals of the HTTP stack under ``exc`` and its causes.
+
+    A connection error's traceback runs through httpx, httpcore and aiohttp frames whose locals
+    hold the request headers (``Authorization: Bearer …``) in types whose ``repr`` we do not
+    control; ``capture_locals`` tracebacks and Sentry would print them. Only frames that
+    finished are cleared (``frame.clear`` refuses running ones), so the caller's own stay.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        traceback.clear_frames(current.__traceback__)
+        current = current.__cause__ or current.__context__
 
 
 def mask_token(token: str) -> str:

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -43,17 +45,52 @@ def resolve_api_key(explicit: str | None, environ: Mapping[str, str] | None = No
         'ms-xxxx'
     """
     env = os.environ if environ is None else environ
-    candidates = [explicit, *(env.get(name) for name in TOKEN_ENV_VARS)]
-    for candidate in candidates:
+    candidates = [("api_key", explicit), *((name, env.get(name)) for name in TOKEN_ENV_VARS)]
+    for source, candidate in candidates:
         if candidate and candidate.strip():
+            # Surrounding whitespace is a file's or a shell's newline, not part of the token.
             token = candidate.strip()
             register_secret(token)
+            check_token(token, source)
             return token
     raise errors.ConfigurationError(
         "No ModelScope token found. Pass api_key=... or set MODELSCOPE_API_KEY "
         f"(MODELSCOPE_SDK_TOKEN also works). Create a token at {TOKEN_PAGE}; the account must "
         "be bound to Alibaba Cloud. OPENAI_API_KEY is deliberately not used."
     )
+
+
+def check_token(token: str, source: str = "api_key") -> None:
+    """Refuse a token that cannot be sent as ``Authorization: Bearer …``: it must be printable
+    ASCII without whitespace (RFC 9110 token68 is narrower still). A pasted zero-width space,
+    a line break or an ``é`` would otherwise fail on the first call with a bare
+    ``UnicodeEncodeError`` whose args hold the whole header (error trackers store those), or
+    be retried as a connection error. The message shows at most 3 + 2 of its characters.
+
+    Example:
+        >>> check_token("ms-abc\u200bdef")
+        Traceback (most recent call last):
+        ConfigurationError: The ModelScope token from api_key ('ms-...ef') contains U+200B ...
+    """
+    bad = next((i for i, char in enumerate(token) if not "!" <= char <= "~"), None)
+    if bad is None:
+        return
+    char = token[bad]
+    name = unicodedata.name(char, "a control character").lower()
+    raise errors.ConfigurationError(
+        f"The ModelScope token from {source} ({token_preview(token)}) contains U+{ord(char):04X} "
+        f"({name}) at position {bad + 1} of {len(token)}: a token is printable ASCII with no "
+        "spaces, so it cannot be sent in the Authorization header. Copy it again (invisible "
+        f"characters often come with a paste), or create a new one at {TOKEN_PAGE}."
+    )
+
+
+def token_preview(token: str) -> str:
+    """At most the first 3 and last 2 characters of ``token``, quoted and escaped (an invisible
+    character shows as ``\u200b``); just ``'...'`` for a token too short to hide anything."""
+    if len(token) < 12:
+        return "'...'"
+    return ascii(f"{token[:3]}...{token[-2:]}")
 
 
 def resolve_base_url(explicit: str | None, environ: Mapping[str, str] | None = None) -> str:
@@ -66,18 +103,43 @@ def resolve_base_url(explicit: str | None, environ: Mapping[str, str] | None = N
     env = os.environ if environ is None else environ
     raw = explicit or next((env[n] for n in BASE_URL_ENV_VARS if env.get(n)), DEFAULT_BASE_URL)
     url = raw.strip().rstrip("/")
+    shown = _USERINFO.sub(r"\1***@", url)  # messages never echo a password
     for suffix in _ENDPOINT_SUFFIXES:
         if url.endswith(suffix):
             raise errors.ConfigurationError(
-                f"base_url {url!r} ends in {suffix!r}: pass the API root instead, e.g. "
-                f"{url[: -len(suffix)]!r} (the default is {DEFAULT_BASE_URL!r})."
+                f"base_url {shown!r} ends in {suffix!r}: pass the API root instead, e.g. "
+                f"{shown[: -len(suffix)]!r} (the default is {DEFAULT_BASE_URL!r})."
             )
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise errors.ConfigurationError(
-            f"base_url {url!r} is not an http(s) URL; use e.g. {DEFAULT_BASE_URL!r}."
+            f"base_url {shown!r} is not an http(s) URL; use e.g. {DEFAULT_BASE_URL!r}."
         )
+    _refuse_credentials(url)
     return url
+
+
+# The authority's "user:password@" part, with or without a scheme in front.
+_USERINFO = re.compile(r"^([^/?#]*//)?[^/?#@]*@")
+
+
+def _refuse_credentials(url: str) -> None:
+    """ModelScope authenticates with the bearer token only; a ``user:password@`` in the base
+    URL would be sent as Basic auth by nobody and shown by everything that prints the URL."""
+    match = _USERINFO.match(url)
+    if match is None:
+        return
+    secret = match.group(0).removeprefix(match.group(1) or "").removesuffix("@")
+    register_secret(secret.partition(":")[2] or secret)
+    # The graver problem first: over plain http the token itself would travel in clear.
+    check_transport_security(url)
+    shown = _USERINFO.sub(r"\1***@", url)
+    raise errors.ConfigurationError(
+        f"base_url {shown!r} contains credentials (user:password@). "
+        "ModelScope authenticates with the token alone: remove them from the URL and pass the "
+        "token as api_key=... or MODELSCOPE_API_KEY. (A proxy that needs a password goes in "
+        "proxy=..., where it is kept out of messages.)"
+    )
 
 
 def is_loopback(host: str) -> bool:

@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import threading
@@ -33,7 +34,14 @@ from modelscope_inference import async_http
 from modelscope_inference._lazy import errors
 from modelscope_inference.async_http import AsyncPool, ClientOptions, LoopPools
 from modelscope_inference.quota import QuotaStatus, QuotaTracker, next_reset, tracker_for
-from modelscope_inference.redaction import install_log_filters
+from modelscope_inference.redaction import (
+    RedactedDict,
+    forget_locals,
+    install_log_filters,
+    redact,
+    redacted_dataclass_repr,
+    redacted_request,
+)
 from modelscope_inference.retry import retry_after_seconds
 from modelscope_inference.settings import Settings
 
@@ -51,11 +59,12 @@ USER_AGENT = f"modelscope-inference/{__version__}"
 MAX_CONNECTIONS = 100
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class JSONResponse:
     """A parsed 2xx answer: the body as a dict, the headers, and the quota they carried.
 
     ``headers`` answers lookups by lower-case name (an ``httpx.Headers`` or a plain dict).
+    Its ``repr`` is redacted: a service may echo the token, and tracebacks print locals.
     """
 
     data: dict[str, Any]
@@ -63,6 +72,8 @@ class JSONResponse:
     status: int
     request_id: str | None
     quota: QuotaStatus | None
+
+    __repr__ = redacted_dataclass_repr
 
 
 class SSEDecoder:
@@ -152,7 +163,7 @@ class EventStream:
         self.headers = response.headers
         self.model = model
         self.quota = quota
-        self.request_id = response.headers.get("x-request-id")
+        self.request_id = _request_id(response.headers, {})
         self._decoder = SSEDecoder()
 
     def _check_end(self) -> None:
@@ -197,6 +208,14 @@ class EventStream:
             yield from self._decode_tail()
         except httpx.RequestError as exc:
             raise request_failed(exc, self.response.request, self.model) from exc
+        except Exception as exc:  # an error event or a malformed line
+            # Tracebacks print locals (capture_locals, Sentry); the decoding frames under this
+            # one, and this one's ``raw``, hold the answer's words, which may echo the token.
+            # (Not ``except errors.…``: evaluating it imports openai, and a stream closed early
+            # passes GeneratorExit through here; that is no Exception.)
+            forget_locals(exc)
+            raw = b""
+            raise
         self._check_end()
 
     async def __aiter__(self) -> AsyncGenerator[Any, None]:
@@ -215,6 +234,10 @@ class EventStream:
                 yield event
         except httpx.RequestError as exc:
             raise request_failed(exc, self.response.request, self.model) from exc
+        except Exception as exc:  # as in __iter__
+            forget_locals(exc)
+            raw = b""
+            raise
         self._check_end()
 
     def _decode_tail(self) -> list[Any]:
@@ -232,10 +255,24 @@ class EventStream:
 def request_failed(
     exc: BaseException, request: httpx.Request, model: str
 ) -> errors.APIConnectionError:
-    """The typed error for a request that got no answer: a timeout, or a broken connection."""
+    """The typed error for a request that got no answer: a timeout, or a broken connection.
+
+    ``exc`` becomes its cause, so it is scrubbed first: its ``request`` (httpx's errors keep
+    one, ``Authorization`` and all) is replaced by a redacted copy, and the HTTP stack's frames
+    under it lose their locals (see :func:`~modelscope_inference.redaction.forget_locals`).
+    """
+    _scrub(exc)
     if async_http.is_timeout(exc):
         return _timeout(exc, request, model)
     return _broken(exc, request, model)
+
+
+def _scrub(exc: BaseException) -> None:
+    forget_locals(exc)
+    if isinstance(exc, httpx.RequestError):
+        # RuntimeError: httpx's "The .request property has not been set."
+        with contextlib.suppress(RuntimeError):
+            exc.request = redacted_request(exc.request)
 
 
 def _timeout(exc: BaseException, request: httpx.Request, model: str) -> errors.APITimeoutError:
@@ -280,13 +317,16 @@ class Transport:
         install_log_filters()
         self.settings = settings
         self.quota: QuotaTracker = tracker_for(settings.api_key, settings.base_url)
-        self._headers = {
-            "Authorization": f"Bearer {settings.api_key}",
-            "User-Agent": USER_AGENT,
-            "Content-Type": "application/json",
-            "Accept": "application/json",
-            **dict(settings.default_headers),
-        }
+        # A RedactedDict: these headers are a local in the HTTP frames of every traceback.
+        self._headers = RedactedDict(
+            {
+                "Authorization": f"Bearer {settings.api_key}",
+                "User-Agent": USER_AGENT,
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+                **dict(settings.default_headers),
+            }
+        )
         self._custom_client = http_client
         self._custom_async_client = async_http_client
         self._client: httpx.Client | None = None
@@ -571,7 +611,7 @@ def _header_map(raw: tuple[tuple[bytes, bytes], ...]) -> dict[str, str]:
         >>> _header_map(((b"X-Request-Id", b"r1"), (b"Via", b"a"), (b"via", b"b")))
         {'x-request-id': 'r1', 'via': 'a, b'}
     """
-    headers: dict[str, str] = {}
+    headers: dict[str, str] = RedactedDict()  # a local in tracebacks: repr without the token
     for name, value in raw:
         key = name.decode("latin-1").lower()
         try:
@@ -583,11 +623,14 @@ def _header_map(raw: tuple[tuple[bytes, bytes], ...]) -> dict[str, str]:
 
 
 def _request_id(headers: Mapping[str, str], data: Mapping[str, Any]) -> str | None:
+    """The answer's request id, redacted: it goes into every result's metadata, and a service
+    (or a proxy) that echoes the token there must not put it in the user's traces. The real
+    service sends none (reference: modelscope-api.md §8.1), so this costs nothing there."""
     header: str | None = headers.get("x-request-id")
     if header:
-        return header
+        return redact(header)
     value = data.get("request_id")
-    return value if isinstance(value, str) else None
+    return redact(value) if isinstance(value, str) else None
 
 
 _transports: dict[tuple[object, ...], Transport] = {}

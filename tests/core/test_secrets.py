@@ -3,8 +3,11 @@ echoes it back (user-needs.md test scenario 16)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Iterator
+import traceback
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -17,8 +20,10 @@ from modelscope_inference import (
     ModelScopeError,
     Settings,
 )
+from modelscope_inference.async_http import RawAnswer
 from modelscope_inference.quota import tracker_for
 from modelscope_inference.redaction import redact
+from modelscope_inference.transport import JSONResponse
 
 from .fakes import SECRET, FakeServer, chat_completion, chunk, fail, reply, sse
 
@@ -180,3 +185,101 @@ def test_openai_client_debug_logs_do_not_carry_the_token(
     assert server.requests[0].headers["authorization"] == f"Bearer {SECRET}"
     assert any(r.name.startswith("openai") for r in logs.records)
     assert SECRET not in logs.text
+
+
+# --- issue 15, finding 1: what frameworks read from an exception is a redacted copy -----------
+
+ECHO_HEADERS = {"x-echo": f"Bearer {SECRET}", "x-request-id": SECRET}
+ECHOING_CASES = {
+    "status": reply(401, {"errors": {"message": ECHO}}, headers=ECHO_HEADERS),
+    "text-body": reply(503, content=ECHO.encode(), headers=ECHO_HEADERS),
+    "invalid-response": reply(200, content=ECHO.encode(), headers=ECHO_HEADERS),
+    "stream-error-event": sse({"error": {"message": ECHO, "code": 500}}),
+    # The HTTP stack's own messages never hold the token; its requests and frames do.
+    "connection": fail(lambda request: httpx.ConnectError("refused", request=request)),
+    "timeout": fail(lambda request: httpx.ReadTimeout("timed out", request=request)),
+}
+
+
+def _what_frameworks_read(exc: BaseException) -> list[object]:
+    """Everything LangChain, LlamaIndex, tracers and error trackers read from an exception."""
+    seen: list[object] = [
+        "".join(traceback.TracebackException.from_exception(exc, capture_locals=True).format())
+    ]
+    cause: BaseException | None = exc
+    while cause is not None:
+        request = getattr(cause, "_request", None) or getattr(cause, "request", None)
+        if isinstance(request, httpx.Request):
+            seen += [dict(request.headers), str(request.url), request.content]
+        cause = cause.__cause__ or cause.__context__
+    response = getattr(exc, "response", None)
+    if response is not None:
+        seen += [response.text, response.content, dict(response.headers)]
+        seen += [dict(response.request.headers), getattr(exc, "request_id", None)]
+        with contextlib.suppress(ValueError):
+            seen.append(response.json())
+    return seen
+
+
+def _capture(call: Callable[[], object]) -> BaseException:
+    """The error ``call`` raises, caught in a frame whose locals hold no token."""
+    try:
+        call()
+    except ModelScopeError as exc:
+        return exc
+    raise AssertionError("no error was raised")
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+@pytest.mark.parametrize("case", list(ECHOING_CASES))
+def test_finding_1_an_error_carries_only_redacted_copies_of_the_answer_and_request(
+    make_client: Any, case: str, mode: str
+) -> None:
+    server = FakeServer(ECHOING_CASES[case])
+    client = make_client(server, api_key=SECRET, max_retries=0)
+    stream = case.startswith("stream")
+    if mode == "sync":
+        error = _capture(
+            (lambda: list(client.chat.stream(REQUEST)))
+            if stream
+            else (lambda: client.chat.complete(REQUEST))
+        )
+    else:
+
+        async def call() -> object:
+            if stream:
+                return [delta async for delta in client.chat.astream(REQUEST)]
+            return await client.chat.acomplete(REQUEST)
+
+        error = _capture(lambda: asyncio.run(call()))
+
+    assert server.requests[0].headers["authorization"] == f"Bearer {SECRET}"
+    for value in _what_frameworks_read(error):
+        assert SECRET not in str(value) and SECRET[-8:] not in str(value), value
+    response = getattr(error, "response", None)
+    if response is not None and case != "stream-error-event":
+        assert "***" in response.text  # the body is there, masked: not dropped
+        assert response.request.headers["authorization"] == "Bearer ***"
+
+
+def test_finding_1_a_successful_answer_carries_no_echoed_token_in_its_metadata(
+    make_client: Any,
+) -> None:
+    server = FakeServer(reply(200, chat_completion(), headers=ECHO_HEADERS))
+    client = make_client(server, api_key=SECRET)
+
+    result = client.chat.complete(REQUEST)
+
+    assert result.request_id == "***"
+    assert SECRET not in repr(result)
+
+
+def test_finding_1_request_headers_and_raw_answers_repr_without_the_token(
+    make_client: Any,
+) -> None:
+    client = make_client(FakeServer(reply(200, chat_completion())), api_key=SECRET)
+    answer = RawAnswer(401, ((b"x-echo", f"Bearer {SECRET}".encode()),), SECRET.encode())
+    parsed = JSONResponse({"echo": SECRET}, {"x-echo": SECRET}, 200, None, None)
+
+    for held in (client.transport._headers, answer, parsed):
+        assert SECRET not in repr(held) and "***" in repr(held)

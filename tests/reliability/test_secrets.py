@@ -41,14 +41,15 @@ from llama_index_modelscope import ModelScopeLLM
 from llama_index_modelscope.embeddings import ModelScopeEmbedding
 from modelscope_inference import ModelScopeClient, Settings
 from modelscope_inference.chat import ChatRequest
-from modelscope_inference.errors import ModelScopeError
+from modelscope_inference.errors import ConfigurationError, ModelScopeError
 from modelscope_inference.quota import tracker_for
+from modelscope_inference.redaction import redact
 from modelscope_inference.simulator import Fault, Reply, Simulator
 
 from .frameworks import FRAMEWORKS, MODES, get_weather, run_call
 from .support import CHAT_MODEL, COUNTS, EMBED_MODEL, TOKEN
 
-MARKERS = (TOKEN, TOKEN.removeprefix("ms-"), "LEAKCHECK-7f3a9c2e", "123456789abc")
+MARKERS = (TOKEN, TOKEN.removeprefix("ms-"), "LEAKCHECK-7f3a9c2e", "123456789abc", TOKEN[-8:])
 SURFACES: set[str] = set()
 
 
@@ -610,3 +611,222 @@ def test_the_http_requests_themselves_carry_the_token_only_in_authorization() ->
     assert request.headers["authorization"] == f"Bearer {TOKEN}"
     others = {k: v for k, v in request.headers.items() if k != "authorization"}
     assert_clean("request URL, body and other headers", str(request.url), request.content, others)
+
+
+# --- issue 15: an echoing service, a mistyped token, credentials in the URL --------------------
+
+ECHO_BODY = {"errors": {"message": f"Authentication failed for token {TOKEN}"}}
+ECHO_HEADERS = {"x-echo": f"Bearer {TOKEN}", "x-token": TOKEN, "x-request-id": TOKEN}
+
+
+def _locals_dump(error: BaseException) -> str:
+    """What ``capture_locals`` tracebacks (and so error trackers) print: every local's repr."""
+    dump = traceback.TracebackException.from_exception(error, capture_locals=True)
+    return "".join(dump.format())
+
+
+def _read_back(error: BaseException) -> list[Any]:
+    """What frameworks and users read from the exception's answer and request."""
+    response = error.response  # type: ignore[attr-defined]
+    return [
+        response.text,
+        response.content,
+        response.json(),
+        dict(response.headers),
+        dict(response.request.headers),
+        error.body,  # type: ignore[attr-defined]
+        _locals_dump(error),
+    ]
+
+
+def _langchain_calls(llm: ChatModelScope, config: Any) -> dict[str, Callable[[], Any]]:
+    async def astream() -> list[Any]:
+        return [chunk async for chunk in llm.astream("hi", config=config)]
+
+    async def events() -> list[Any]:
+        seen: list[Any] = []
+        try:
+            async for event in llm.astream_events("hi", config=config, version="v2"):
+                seen.append(event)
+        finally:
+            assert_clean("langchain astream_events of an echoing error", seen)
+        return seen
+
+    return {
+        "invoke": lambda: llm.invoke("hi", config=config),
+        "stream": lambda: list(llm.stream("hi", config=config)),
+        "ainvoke": lambda: asyncio.run(llm.ainvoke("hi", config=config)),
+        "astream": lambda: asyncio.run(astream()),
+        "astream_events": lambda: asyncio.run(events()),
+    }
+
+
+def _llamaindex_calls(llm: ModelScopeLLM) -> dict[str, Callable[[], Any]]:
+    messages = [ChatMessage(role="user", content="hi")]
+
+    async def astream_chat() -> list[Any]:
+        return [r async for r in await llm.astream_chat(messages)]
+
+    return {
+        "chat": lambda: llm.chat(messages),
+        "stream_chat": lambda: list(llm.stream_chat(messages)),
+        "achat": lambda: asyncio.run(llm.achat(messages)),
+        "astream_chat": lambda: asyncio.run(astream_chat()),
+    }
+
+
+def test_finding_1_an_echoed_token_reaches_no_callback_trace_event_log_or_traceback(
+    sim: Simulator,
+    debug_logs: pytest.LogCaptureFixture,
+    llamaindex_instrumentation: tuple[RecordingEventHandler, RecordingSpanHandler],
+) -> None:
+    sim.script(Reply.error(401, ECHO_BODY, ECHO_HEADERS), times=None)
+    handler, tracer = RecordingHandler(), RecordingTracer()
+    config = {"callbacks": [handler, tracer]}
+    chat = ChatModelScope(model=CHAT_MODEL, api_key=TOKEN, base_url=sim.base_url, max_retries=0)
+    llm = ModelScopeLLM(model=CHAT_MODEL, api_key=TOKEN, api_base=sim.base_url, max_retries=0)
+    calls = {
+        **{f"langchain {k}": v for k, v in _langchain_calls(chat, config).items()},
+        **{f"llamaindex {k}": v for k, v in _llamaindex_calls(llm).items()},
+    }
+
+    for name, call in calls.items():
+        error = _raised(call)
+        assert "***" in error.response.text, name  # type: ignore[attr-defined]
+        assert_clean(f"{name}: the echoing error's response, request and locals", _read_back(error))
+
+    assert len(sim.requests) == len(calls)
+    errors_seen = [p for hook, p in handler.payloads if hook == "on_llm_error"]
+    assert len(errors_seen) == 5  # invoke, stream, ainvoke, astream, astream_events
+    assert_clean("langchain on_llm_error payloads (response=...)", handler.payloads)
+    runs = [json.loads(run.model_dump_json()) for run in tracer.runs]  # as LangSmith uploads them
+    assert any(run.get("error") for run in runs)
+    assert_clean("langchain tracer run JSON of an echoing error", runs)
+    events, spans = llamaindex_instrumentation
+    assert events.events and spans.seen
+    assert_clean("llamaindex events of an echoing error", [e.model_dump() for e in events.events])
+    assert_clean("llamaindex spans of an echoing error", spans.seen)
+    assert_clean("DEBUG logs of an echoing error", debug_logs.text, debug_logs.records)
+
+
+def test_finding_1_a_successful_answer_echoing_the_token_in_headers_keeps_it_out_of_metadata() -> (
+    None
+):
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = {"id": "c1", "choices": [{"index": 0, "message": {"content": "ok"}}]}
+        return httpx.Response(200, json=body, headers=ECHO_HEADERS)
+
+    client = httpx.Client(transport=httpx.MockTransport(handler))
+    chat = ChatModelScope(model=CHAT_MODEL, api_key=TOKEN, http_client=client)
+    llm = ModelScopeLLM(model=CHAT_MODEL, api_key=TOKEN, http_client=client)
+
+    message = chat.invoke("hi")
+    response = llm.chat([ChatMessage(role="user", content="hi")])
+
+    assert message.response_metadata["request_id"] == "***"
+    assert_clean("langchain metadata of an echoing answer", message.model_dump())
+    assert_clean("llamaindex metadata of an echoing answer", response.model_dump(), response.raw)
+
+
+# Each cannot be sent in an HTTP header; a paste brings them in.
+BAD_TOKENS = {
+    "zero-width space": TOKEN[:20] + "\u200b" + TOKEN[20:],
+    "trailing zero-width space": TOKEN + "\u200b",
+    "line break inside": TOKEN[:20] + "\n" + TOKEN[20:],
+    "space inside": TOKEN[:20] + " " + TOKEN[20:],
+    "accented letter": TOKEN[:-1] + "é",
+}
+
+
+def _build(name: str, base_url: str, **options: Any) -> Any:
+    """One of the four adapter classes or the core client, from ``options``."""
+    if name == "ChatModelScope":
+        return ChatModelScope(model=CHAT_MODEL, base_url=base_url, **options)
+    if name == "ModelScopeEmbeddings":
+        return ModelScopeEmbeddings(model=EMBED_MODEL, base_url=base_url, **options)
+    if name == "ModelScopeLLM":
+        return ModelScopeLLM(model=CHAT_MODEL, api_base=base_url, **options)
+    if name == "ModelScopeEmbedding":
+        return ModelScopeEmbedding(model_name=EMBED_MODEL, api_base=base_url, **options)
+    return ModelScopeClient.create(base_url=base_url, **options)
+
+
+BUILT = OBJECT_NAMES[:5]
+
+
+@pytest.mark.parametrize("source", ["argument", "environment"])
+@pytest.mark.parametrize("bad", list(BAD_TOKENS))
+@pytest.mark.parametrize("name", BUILT)
+def test_finding_2_a_token_that_cannot_be_sent_is_refused_at_construction(
+    sim: Simulator, monkeypatch: pytest.MonkeyPatch, name: str, bad: str, source: str
+) -> None:
+    token = BAD_TOKENS[bad]
+    options = {"api_key": token} if source == "argument" else {}
+    if source == "environment":
+        monkeypatch.setenv("MODELSCOPE_API_KEY", token)
+
+    with pytest.raises(ConfigurationError) as caught:
+        _build(name, sim.base_url, **options)
+
+    error = caught.value
+    shown = "\n".join([str(error), repr(error), *map(str, error.args)])
+    assert "printable ASCII" in shown and "U+" in shown
+    assert ("MODELSCOPE_API_KEY" if source == "environment" else "api_key") in shown
+    assert token[3:-2] not in shown and TOKEN[3:12] not in shown and TOKEN[-8:] not in shown
+    assert not sim.requests
+
+
+@pytest.mark.parametrize("name", BUILT)
+def test_finding_2_whitespace_around_the_token_is_stripped_and_the_call_works(
+    sim: Simulator, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    monkeypatch.setenv("MODELSCOPE_API_KEY", f" {TOKEN}\n")  # echo "$TOKEN" > .env, etc.
+
+    built = _build(name, sim.base_url)
+
+    core = built if isinstance(built, ModelScopeClient) else built._core
+    assert (core if isinstance(core, ModelScopeClient) else core()).settings.api_key == TOKEN
+    if name == "ChatModelScope":
+        assert built.invoke("hi").content
+
+
+PASSWORD = "hunter2-secret-pw"
+
+
+@pytest.mark.parametrize("source", ["argument", "environment"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"http://user:{PASSWORD}@127.0.0.1:8000/v1",
+        f"https://user:{PASSWORD}@api-inference.modelscope.cn/v1",
+        f"https://{PASSWORD}@api-inference.modelscope.cn/v1/chat/completions",
+        f"ftp://user:{PASSWORD}@example.com/v1",
+    ],
+)
+@pytest.mark.parametrize("name", BUILT)
+def test_finding_8_credentials_in_base_url_are_refused_without_echoing_the_password(
+    monkeypatch: pytest.MonkeyPatch, name: str, url: str, source: str
+) -> None:
+    if source == "environment":
+        monkeypatch.setenv("MODELSCOPE_BASE_URL", url)
+    monkeypatch.setenv("MODELSCOPE_API_KEY", TOKEN)
+
+    with pytest.raises(ConfigurationError) as caught:
+        _build(name, url if source == "argument" else None)  # type: ignore[arg-type]
+
+    error = caught.value
+    shown = "\n".join([str(error), repr(error), *map(str, error.args)])
+    assert "***@" in shown and PASSWORD not in shown
+    if url.startswith("http") and url.endswith("/v1"):
+        assert "credentials" in shown  # otherwise another problem is named first, masked
+
+
+def test_finding_8_a_proxy_with_credentials_is_still_allowed_and_masked(sim: Simulator) -> None:
+    proxy = f"http://user:{PASSWORD}@proxy.example:3128"
+
+    chat = ChatModelScope(model=CHAT_MODEL, api_key=TOKEN, base_url=sim.base_url, proxy=proxy)
+    client = ModelScopeClient.create(api_key=TOKEN, base_url=sim.base_url, proxy=proxy)
+
+    assert PASSWORD not in repr(client) and PASSWORD not in repr(client.settings)
+    assert redact(f"via {proxy}") == "via http://user:***@proxy.example:3128"
+    assert chat.proxy == proxy  # the user's own field, as given
