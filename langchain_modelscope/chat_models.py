@@ -420,7 +420,7 @@ class ChatModelScope(BaseChatModel, ModelScopeConnection):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        if super()._should_stream(async_api=False, run_manager=run_manager, **kwargs):
+        if BaseChatModel._should_stream(self, async_api=False, run_manager=run_manager, **kwargs):
             return _result_from_chunks(list(self._stream(messages, stop, run_manager, **kwargs)))
         result = self._core.chat.complete(self._chat_request(messages, stop, kwargs))
         return _chat_result(result)
@@ -432,7 +432,7 @@ class ChatModelScope(BaseChatModel, ModelScopeConnection):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        if super()._should_stream(async_api=True, run_manager=run_manager, **kwargs):
+        if BaseChatModel._should_stream(self, async_api=True, run_manager=run_manager, **kwargs):
             stream = self._astream(messages, stop, run_manager, **kwargs)
             return _result_from_chunks([chunk async for chunk in stream])
         result = await self._core.chat.acomplete(self._chat_request(messages, stop, kwargs))

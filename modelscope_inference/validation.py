@@ -103,7 +103,7 @@ def check_tool_choice(choice: object, names: Collection[str]) -> None:
             return
     if name not in names:
         raise errors.RequestValidationError(
-            f"tool_choice={choice!r} names no bound tool; use one of {list(TOOL_CHOICE_MODES)} "
+            f"tool_choice={choice!r} is not a bound tool; use one of {list(TOOL_CHOICE_MODES)} "
             f"or a bound tool's name: {sorted(names)}."
         )
 
