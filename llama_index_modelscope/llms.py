@@ -395,12 +395,14 @@ class ModelScopeLLM(CoreClientMixin, FunctionCallingLLM):
         parallel = kwargs.pop("parallel_tool_calls", None)
         enable_thinking = kwargs.pop("enable_thinking", self.enable_thinking)
         thinking_budget = kwargs.pop("thinking_budget", self.thinking_budget)
+        extra_body = kwargs.pop("extra_body", None) or {}  # sent as is, without a warning
         if kwargs:
             warn_unknown_params(kwargs, stacklevel=5)
         params = {
             "temperature": self.temperature,
             "max_tokens": self.max_tokens,
             **self.additional_kwargs,
+            **extra_body,
             **kwargs,
         }
         return ChatRequest(

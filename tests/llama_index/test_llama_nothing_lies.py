@@ -193,10 +193,11 @@ def test_finding_9_unknown_call_keywords_are_sent_with_one_warning_naming_them(
         llm.chat(_user(), frobnicate_li=1)
     with warnings.catch_warnings(record=True) as later:
         warnings.simplefilter("always")
-        llm.chat(_user(), frobnicate_li=2)
+        llm.chat(_user(), frobnicate_li=2, extra_body={"top_k": 3})
 
     assert not [w for w in later if "unknown keyword" in str(w.message)]
     assert [body.get("frobnicate_li") for body in chat_bodies()] == [1, 2]
+    assert chat_bodies()[1]["top_k"] == 3 and "extra_body" not in chat_bodies()[1]
 
 
 # --- 9: fallbacks and base URLs -------------------------------------------------------------
