@@ -564,7 +564,8 @@ def _encode(body: Mapping[str, Any]) -> bytes:
     try:
         return json.dumps(body, ensure_ascii=False, allow_nan=False).encode()
     except (TypeError, ValueError) as exc:  # UnicodeEncodeError is a ValueError
-        raise unencodable_body(body, exc) from exc
+        # Not chained: a UnicodeEncodeError holds the whole body, which may hold secrets.
+        raise unencodable_body(body, exc) from None
 
 
 def _header_map(raw: tuple[tuple[bytes, bytes], ...]) -> dict[str, str]:
