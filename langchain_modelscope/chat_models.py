@@ -19,12 +19,9 @@ from langchain_core.callbacks import (
     AsyncCallbackManagerForLLMRun,
     CallbackManagerForLLMRun,
 )
+from langchain_core.exceptions import OutputParserException
 from langchain_core.language_models import LangSmithParams, LanguageModelInput, ModelProfile
-from langchain_core.language_models.chat_models import (
-    BaseChatModel,
-    agenerate_from_stream,
-    generate_from_stream,
-)
+from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import (
     AIMessage,
     AIMessageChunk,
@@ -37,7 +34,7 @@ from langchain_core.messages import (
     ToolMessage,
     is_data_content_block,
 )
-from langchain_core.messages.ai import UsageMetadata
+from langchain_core.messages.ai import UsageMetadata, add_ai_message_chunks
 from langchain_core.messages.block_translators.openai import convert_to_openai_data_block
 from langchain_core.messages.tool import (
     ToolCall,
@@ -45,12 +42,14 @@ from langchain_core.messages.tool import (
     tool_call,
     tool_call_chunk,
 )
+from langchain_core.messages.utils import message_chunk_to_message
 from langchain_core.output_parsers import JsonOutputParser, PydanticOutputParser
 from langchain_core.output_parsers.openai_tools import (
     JsonOutputKeyToolsParser,
     PydanticToolsParser,
 )
-from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult, Generation
+from langchain_core.outputs.chat_generation import merge_chat_generation_chunks
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableMap, RunnablePassthrough
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import (
@@ -64,6 +63,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    field_validator,
     model_validator,
 )
 from typing_extensions import Self
@@ -80,11 +80,15 @@ from modelscope_inference.structured import (
     with_schema_instruction,
 )
 from modelscope_inference.tokens import estimate_token_ids
-from modelscope_inference.tools import ParsedToolCall, tool_call_to_openai
+from modelscope_inference.tools import ParsedToolCall, parse_call, tool_call_to_openai
+from modelscope_inference.validation import (
+    check_model,
+    check_tool_choice,
+    warn_unknown_params,
+)
 
 PROVIDER = "modelscope"
 StructuredOutputMethod = Literal["function_calling", "json_mode", "json_schema"]
-_TOOL_CHOICE_MODES = ("auto", "none", "any", "required")
 
 
 class ChatModelScope(BaseChatModel, ModelScopeConnection):
@@ -188,7 +192,8 @@ class ChatModelScope(BaseChatModel, ModelScopeConnection):
     """A ModelScope model id, e.g. ``Qwen/Qwen3-32B``."""
     temperature: float | None = None
     top_p: float | None = None
-    max_tokens: int | None = None
+    max_tokens: int | None = Field(default=None, gt=0)
+    """Most tokens to generate; positive (``-1`` is refused, as LlamaIndex does)."""
     stop: list[str] | None = Field(
         default=None, validation_alias=AliasChoices("stop", "stop_sequences")
     )
@@ -226,6 +231,13 @@ class ChatModelScope(BaseChatModel, ModelScopeConnection):
         if not isinstance(values, dict):
             return values
         return _build_model_kwargs(dict(values), _field_names(cls))
+
+    @field_validator("model_name")
+    @classmethod
+    def _check_model(cls, model: str) -> str:
+        """An empty id would reach the service, which answers an opaque 400."""
+        check_model(model)
+        return model
 
     @model_validator(mode="after")
     def _check_streaming_n(self) -> Self:
@@ -376,6 +388,8 @@ class ChatModelScope(BaseChatModel, ModelScopeConnection):
             # A pydantic class as response_format: JSON mode with its schema in the prompt.
             schema = _schema_for_prompt(options["response_format"])
             options["response_format"] = dict(JSON_OBJECT)
+        if options:
+            warn_unknown_params(options, stacklevel=6)
         wire_messages = [_message_to_dict(message) for message in messages]
         if schema is not None:
             wire_messages = with_schema_instruction(wire_messages, schema)
@@ -393,10 +407,20 @@ class ChatModelScope(BaseChatModel, ModelScopeConnection):
             **request_options,
         )
 
-    def _check_streamable(self, request: ChatRequest) -> None:
-        """LangChain merges stream chunks into one message, so only one answer can stream."""
-        if (request.params.get("n") or 1) > 1:
-            raise ValueError("n > 1 is not supported when streaming; stream one answer.")
+    def _should_stream(
+        self,
+        *,
+        async_api: bool,
+        run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> bool:
+        """``stream()`` asks with ``stream=True``; an ``invoke`` that should stream
+        (``streaming=True``, a streaming callback) streams in ``_generate`` instead, because
+        langchain-core would merge the chunks itself and read truncated tool arguments as
+        valid (see :class:`_LastChunk`); ``_generate`` settles them."""
+        if not kwargs.get("stream"):
+            return False
+        return super()._should_stream(async_api=async_api, run_manager=run_manager, **kwargs)
 
     def _generate(
         self,
@@ -405,8 +429,8 @@ class ChatModelScope(BaseChatModel, ModelScopeConnection):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        if self.streaming:
-            return generate_from_stream(self._stream(messages, stop, run_manager, **kwargs))
+        if BaseChatModel._should_stream(self, async_api=False, run_manager=run_manager, **kwargs):
+            return _result_from_chunks(list(self._stream(messages, stop, run_manager, **kwargs)))
         result = self._core.chat.complete(self._chat_request(messages, stop, kwargs))
         return _chat_result(result)
 
@@ -417,8 +441,9 @@ class ChatModelScope(BaseChatModel, ModelScopeConnection):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        if self.streaming:
-            return await agenerate_from_stream(self._astream(messages, stop, run_manager, **kwargs))
+        if BaseChatModel._should_stream(self, async_api=True, run_manager=run_manager, **kwargs):
+            stream = self._astream(messages, stop, run_manager, **kwargs)
+            return _result_from_chunks([chunk async for chunk in stream])
         result = await self._core.chat.acomplete(self._chat_request(messages, stop, kwargs))
         return _chat_result(result)
 
@@ -452,7 +477,6 @@ class ChatModelScope(BaseChatModel, ModelScopeConnection):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         request = self._chat_request(messages, stop, kwargs)
-        self._check_streamable(request)
         for delta in self._core.chat.stream(request):
             chunk = _chunk_from_delta(delta)
             if run_manager:
@@ -467,7 +491,6 @@ class ChatModelScope(BaseChatModel, ModelScopeConnection):
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         request = self._chat_request(messages, stop, kwargs)
-        self._check_streamable(request)
         async for delta in self._core.chat.astream(request):
             chunk = _chunk_from_delta(delta)
             if run_manager:
@@ -702,12 +725,8 @@ def _tool_choice(
         return None
     if choice is True:
         return names[0] if len(names) == 1 else "required"
-    if isinstance(choice, dict) or choice in _TOOL_CHOICE_MODES or choice in names:
-        return choice
-    raise ValueError(
-        f"tool_choice={choice!r} is not a bound tool; use 'auto', 'none', 'any', 'required' "
-        f"or one of {names}."
-    )
+    check_tool_choice(choice, names)
+    return choice
 
 
 def _schema_for_prompt(schema: dict[str, Any] | type) -> dict[str, Any]:
@@ -733,16 +752,133 @@ def _structured_parser(schema: dict[str, Any] | type | None, method: str) -> Run
     is_pydantic = isinstance(schema, type) and is_basemodel_subclass(schema)
     if method == "function_calling":
         assert schema is not None
-        if is_pydantic:
-            return PydanticToolsParser(tools=[schema], first_tool_only=True)  # type: ignore[list-item]
         tool_name = convert_to_openai_tool(schema)["function"]["name"]
-        return JsonOutputKeyToolsParser(key_name=tool_name, first_tool_only=True)
+        if is_pydantic:
+            return _StrictPydanticToolsParser(
+                tools=[schema],  # type: ignore[list-item]
+                first_tool_only=True,
+                tool_name=tool_name,
+            )
+        return _StrictJsonKeyToolsParser(key_name=tool_name, first_tool_only=True)
     if is_pydantic:
         return PydanticOutputParser(pydantic_object=schema)  # type: ignore[arg-type]
     return JsonOutputParser()
 
 
+def check_structured_answer(result: list[Generation], tool_name: str, *, partial: bool) -> None:
+    """Raise ``OutputParserException`` when a finished answer holds no valid call of
+    ``tool_name``: LangChain's tools parsers read only ``tool_calls``, so broken arguments (in
+    ``invalid_tool_calls``) would come out as ``None`` and ``include_raw=True`` would report
+    no ``parsing_error``. A stream is judged at its last chunk, when its calls are settled.
+
+    Example:
+        >>> check_structured_answer([ChatGeneration(message=AIMessage("no call"))], "Joke",
+        ...                         partial=False)
+        Traceback (most recent call last):
+        OutputParserException: The model answered without calling 'Joke' ...
+    """
+    message = getattr(result[0], "message", None) if result else None
+    if not isinstance(message, AIMessage):
+        return
+    if partial and getattr(message, "chunk_position", None) != "last":
+        return
+    if any(call["name"] == tool_name for call in message.tool_calls):
+        return
+    for broken in message.invalid_tool_calls:
+        if broken.get("name") == tool_name:
+            raise OutputParserException(
+                f"The model called {tool_name!r} with arguments that are not a JSON object "
+                f"({broken.get('error')}): {broken.get('args')!r}. Retry the call, or raise "
+                "max_tokens if the answer was cut short.",
+                llm_output=broken.get("args") or "",
+            )
+    raise OutputParserException(
+        f"The model answered without calling {tool_name!r}, so there is no structured "
+        f"output: {message.text[:200]!r}. Retry, or use method='json_mode'.",
+        llm_output=message.text,
+    )
+
+
+class _StrictPydanticToolsParser(PydanticToolsParser):
+    """``PydanticToolsParser`` that raises for a broken answer instead of returning None."""
+
+    tool_name: str
+
+    def parse_result(self, result: list[Generation], *, partial: bool = False) -> Any:
+        check_structured_answer(result, self.tool_name, partial=partial)
+        return super().parse_result(result, partial=partial)
+
+
+class _StrictJsonKeyToolsParser(JsonOutputKeyToolsParser):
+    """``JsonOutputKeyToolsParser`` that raises for a broken answer instead of returning None."""
+
+    def parse_result(self, result: list[Generation], *, partial: bool = False) -> Any:
+        check_structured_answer(result, self.key_name, partial=partial)
+        return super().parse_result(result, partial=partial)
+
+
 # --- wire -> LangChain ------------------------------------------------------------------------
+
+
+class _LastChunk(AIMessageChunk):
+    """A stream's closing chunk (``chunk_position="last"``), which settles its tool calls.
+
+    langchain-core parses summed ``tool_call_chunks`` with ``parse_partial_json`` even once
+    the stream has ended, so truncated arguments (``'{"city": "Hang'``) would look like a
+    valid ``{"city": "Hang"}`` (langchain-ai/langchain#39275). Python lets this subclass's
+    ``__radd__`` run for ``full + last``, so the sum's calls are judged as a non-streamed
+    answer's are, invalid ones in ``invalid_tool_calls``. It serializes as ``AIMessageChunk``.
+    """
+
+    @classmethod
+    def lc_id(cls) -> list[str]:
+        return AIMessageChunk.lc_id()
+
+    def __radd__(self, other: object) -> AIMessageChunk:
+        if not isinstance(other, AIMessageChunk):
+            return NotImplemented
+        return settle_tool_calls(add_ai_message_chunks(other, self))
+
+
+def settle_tool_calls(message: AIMessageChunk) -> AIMessageChunk:
+    """``message`` (the sum of a finished stream) with each merged tool call parsed strictly,
+    by the core's rule for complete calls (:func:`~modelscope_inference.tools.parse_call`).
+
+    Example:
+        >>> settle_tool_calls(AIMessageChunk("", tool_call_chunks=[tool_call_chunk(
+        ...     name="f", args='{"a": ', id="c1", index=0)])).invalid_tool_calls[0]["args"]
+        '{"a": '
+    """
+    if not message.tool_call_chunks:
+        return message
+    valid: list[ToolCall] = []
+    invalid: list[InvalidToolCall] = []
+    for chunk in message.tool_call_chunks:
+        name, raw, call_id = chunk.get("name"), chunk.get("args") or "", chunk.get("id")
+        args, error = parse_call(name, raw)
+        if args is None:
+            invalid.append(invalid_tool_call(name=name, args=raw, id=call_id, error=error))
+        else:
+            valid.append(tool_call(name=name or "", args=args, id=call_id))
+    message.tool_calls, message.invalid_tool_calls = valid, invalid
+    return message
+
+
+def _result_from_chunks(chunks: list[ChatGenerationChunk]) -> ChatResult:
+    """A ``streaming=True`` call's result: the chunks merged, tool calls settled (as
+    :class:`_LastChunk` does for ``stream()``), as one ``AIMessage``."""
+    generation = merge_chat_generation_chunks(chunks)
+    if generation is None:
+        raise ValueError("No generations found in stream.")
+    message = settle_tool_calls(cast("AIMessageChunk", generation.message))
+    return ChatResult(
+        generations=[
+            ChatGeneration(
+                message=message_chunk_to_message(message),
+                generation_info=generation.generation_info,
+            )
+        ]
+    )
 
 
 def _chat_result(result: CoreChatResult) -> ChatResult:
@@ -797,7 +933,7 @@ def _chunk_from_delta(delta: ChatDelta) -> ChatGenerationChunk:
     """One core delta as a LangChain chunk; the closing delta carries usage and metadata."""
     if delta.done:
         _emit(delta.warnings)
-        last = AIMessageChunk(
+        last = _LastChunk(
             content="",
             usage_metadata=_usage_metadata(delta.usage),
             response_metadata=_response_metadata(

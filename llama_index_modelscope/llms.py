@@ -42,7 +42,7 @@ from llama_index.core.base.llms.types import (
     ToolCallBlock,
     VideoBlock,
 )
-from llama_index.core.bridge.pydantic import Field
+from llama_index.core.bridge.pydantic import Field, field_validator
 from llama_index.core.constants import DEFAULT_NUM_OUTPUTS
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 from llama_index.core.llms.function_calling import FunctionCallingLLM
@@ -58,6 +58,7 @@ from modelscope_inference.messages import data_url, image_part
 from modelscope_inference.quota import QuotaStatus
 from modelscope_inference.structured import JSON_OBJECT, default_method
 from modelscope_inference.tools import ParsedToolCall, parse_arguments, tool_call_to_openai
+from modelscope_inference.validation import check_model, warn_unknown_params
 
 if TYPE_CHECKING:
     from llama_index.core.program.utils import FlexibleModel
@@ -339,6 +340,13 @@ class ModelScopeLLM(CoreClientMixin, FunctionCallingLLM):
     )
     stream_usage: bool = Field(default=True, description="Ask for token usage on streams.")
 
+    @field_validator("model")
+    @classmethod
+    def _check_model(cls, model: str) -> str:
+        """An empty id would reach the service, which answers an opaque 400."""
+        check_model(model)
+        return model
+
     def __init__(self, **data: Any) -> None:
         """Validate the fields, then resolve the token and base URL, so a bad configuration
         raises :class:`ConfigurationError` here (pydantic would wrap it in a post-init hook)."""
@@ -396,10 +404,14 @@ class ModelScopeLLM(CoreClientMixin, FunctionCallingLLM):
         parallel = kwargs.pop("parallel_tool_calls", None)
         enable_thinking = kwargs.pop("enable_thinking", self.enable_thinking)
         thinking_budget = kwargs.pop("thinking_budget", self.thinking_budget)
+        extra_body = kwargs.pop("extra_body", None) or {}  # sent as is, without a warning
+        if kwargs:
+            warn_unknown_params(kwargs, stacklevel=5)
         params = {
             "temperature": self.temperature,
             "max_tokens": self.max_tokens,
             **self.additional_kwargs,
+            **extra_body,
             **kwargs,
         }
         return ChatRequest(

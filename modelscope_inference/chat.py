@@ -48,6 +48,7 @@ from modelscope_inference.tools import (
     parse_tool_calls,
 )
 from modelscope_inference.transport import EventStream, JSONResponse, Transport
+from modelscope_inference.validation import check_request
 
 logger = logging.getLogger("modelscope_inference")
 
@@ -627,14 +628,33 @@ def _should_fall_back(exc: errors.APIStatusError, model: str, remaining: list[st
     it are refused, or sent, and passed over on the way."""
     if not remaining:
         return False
-    if isinstance(exc, caught.QuotaExhaustedError):
-        if exc.scope != "model" and not any(map(catalog.is_provider_routed, remaining)):
-            return False
-        reason = f"{exc.scope} quota exhausted"
-    else:
-        reason = "model not served or retired"
+    if (
+        isinstance(exc, caught.QuotaExhaustedError)
+        and exc.scope != "model"
+        and not any(map(catalog.is_provider_routed, remaining))
+    ):
+        return False
+    reason = _failure_reason(exc)
     logger.warning("ModelScope %s for %s; falling back to %s", reason, model, remaining[0])
     return True
+
+
+def _failure_reason(exc: errors.APIStatusError) -> str:
+    """Why a fallback candidate failed, in a few words."""
+    if isinstance(exc, caught.QuotaExhaustedError):
+        return f"{exc.scope} quota exhausted"
+    return "model not served or retired"
+
+
+def with_attempts(exc: errors.APIStatusError, tried: Sequence[tuple[str, str]]) -> None:
+    """Name the fallback candidates that failed before ``exc`` (its own model is in its
+    message), so the last error does not read as if only one model was tried."""
+    if not tried:
+        return
+    before = "; ".join(f"{model!r}: {reason}" for model, reason in tried)
+    message = f"{exc.args[0] if exc.args else exc} Models tried before it: {before}."
+    exc.args = (message, *exc.args[1:])
+    exc.message = message  # openai's APIError keeps its own copy
 
 
 class GatedClient:
@@ -673,24 +693,32 @@ class ChatClient(GatedClient):
 
     def complete(self, request: ChatRequest) -> ChatResult:
         """One answer, falling back across ``fallback_models`` on model-scoped exhaustion."""
+        check_request(request, stream=False)
         candidates = _candidates(request)
+        tried: list[tuple[str, str]] = []
         for position, model in enumerate(candidates):
             try:
                 return self._complete_model(request, model)
             except (caught.QuotaExhaustedError, caught.ModelNotSupportedError) as exc:
                 if not _should_fall_back(exc, model, candidates[position + 1 :]):
+                    with_attempts(exc, tried)
                     raise
+                tried.append((model, _failure_reason(exc)))
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def acomplete(self, request: ChatRequest) -> ChatResult:
         """Async twin of :meth:`complete`."""
+        check_request(request, stream=False)
         candidates = _candidates(request)
+        tried: list[tuple[str, str]] = []
         for position, model in enumerate(candidates):
             try:
                 return await self._acomplete_model(request, model)
             except (caught.QuotaExhaustedError, caught.ModelNotSupportedError) as exc:
                 if not _should_fall_back(exc, model, candidates[position + 1 :]):
+                    with_attempts(exc, tried)
                     raise
+                tried.append((model, _failure_reason(exc)))
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _complete_model(self, request: ChatRequest, model: str) -> ChatResult:
@@ -749,18 +777,24 @@ class ChatClient(GatedClient):
     def stream(self, request: ChatRequest) -> Iterator[ChatDelta]:
         """Deltas as they arrive, then one ``done`` delta. Retried only before the first
         output; a later break raises :class:`StreamInterruptedError` with the partial text."""
+        check_request(request, stream=True)
         candidates = _candidates(request)
+        tried: list[tuple[str, str]] = []
         for position, model in enumerate(candidates):
             try:
                 yield from self._stream_model(request, model)
                 return
             except (caught.QuotaExhaustedError, caught.ModelNotSupportedError) as exc:
                 if not _should_fall_back(exc, model, candidates[position + 1 :]):
+                    with_attempts(exc, tried)
                     raise
+                tried.append((model, _failure_reason(exc)))
 
     async def astream(self, request: ChatRequest) -> AsyncIterator[ChatDelta]:
         """Async twin of :meth:`stream`."""
+        check_request(request, stream=True)
         candidates = _candidates(request)
+        tried: list[tuple[str, str]] = []
         for position, model in enumerate(candidates):
             try:
                 async for delta in self._astream_model(request, model):
@@ -768,7 +802,9 @@ class ChatClient(GatedClient):
                 return
             except (caught.QuotaExhaustedError, caught.ModelNotSupportedError) as exc:
                 if not _should_fall_back(exc, model, candidates[position + 1 :]):
+                    with_attempts(exc, tried)
                     raise
+                tried.append((model, _failure_reason(exc)))
 
     def _stream_model(self, request: ChatRequest, model: str) -> Iterator[ChatDelta]:
         with ExitStack() as stack:

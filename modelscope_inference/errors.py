@@ -7,6 +7,7 @@ which keeps ``import langchain_modelscope`` fast. Catch what you mean::
 
     ModelScopeError
     ├── ConfigurationError              token or base URL missing or unsafe (also ValueError)
+    ├── RequestValidationError          a call's input cannot be sent; nothing was (ValueError)
     ├── APIStatusError                  the service answered with an error status
     │   ├── AuthenticationError         401: the token is wrong
     │   │   └── AccountBindingError     401/403: the account is not bound to Alibaba Cloud
@@ -69,6 +70,18 @@ class ConfigurationError(ModelScopeError, ValueError):
         >>> ChatModelScope(model="Qwen/Qwen3-32B")  # with no MODELSCOPE_API_KEY set
         Traceback (most recent call last):
         ConfigurationError: No ModelScope token found. ...
+    """
+
+
+class RequestValidationError(ModelScopeError, ValueError):
+    """A call's input cannot be sent as asked (an empty model id, ``max_tokens`` below 1, a
+    value that is not JSON, a lone surrogate in a message, ...); raised before any request, so
+    nothing was sent or counted. The message names the input and what to change.
+
+    Example:
+        >>> llm.invoke("hi", max_tokens=0)
+        Traceback (most recent call last):
+        RequestValidationError: max_tokens must be a positive integer, got 0. ...
     """
 
 
@@ -613,11 +626,28 @@ def _retired_model_error(answer: _Answer) -> ModelRetiredError:
 def _unserved_model_error(answer: _Answer) -> ModelNotSupportedError:
     # reference: modelscope-api.md §8.1, an unserved id answers 400 "... has no provider
     # supported" (404 per §3.3 in older material)
+    if answer.status == 404 and _lacks_v1(answer.common["response"]):
+        return _missing_v1_error(answer)
     return ModelNotSupportedError(
         f"Model not served by ModelScope API-Inference, or wrong base URL ({answer.where})."
         f"{answer.said} The id may be misspelt, retired or never offered. Use a full id such "
         f"as 'Qwen/Qwen3-32B' from `modelscope-inference models` or {MODELS_PAGE}, or list "
         "another model in fallback_models.",
+        **answer.common,
+    )
+
+
+def _lacks_v1(response: httpx.Response) -> bool:
+    """True when the request's URL path has no ``/v1`` segment: the API is served under
+    ``/v1`` (see ``DEFAULT_BASE_URL``), so a 404 there is the base URL's fault, not the model's."""
+    return "v1" not in response.request.url.path.split("/")
+
+
+def _missing_v1_error(answer: _Answer) -> ModelNotSupportedError:
+    return ModelNotSupportedError(
+        f"Nothing is served at this URL ({answer.where}).{answer.said} The base URL has no "
+        "/v1 in its path, and ModelScope API-Inference is served under /v1: add /v1 to "
+        "base_url (e.g. https://api-inference.modelscope.cn/v1).",
         **answer.common,
     )
 

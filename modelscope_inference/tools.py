@@ -6,7 +6,9 @@ may share ``index: 0`` with different ids. :class:`ToolCallAccumulator` normalis
 into chunks with a stable index per call, before a framework merges them.
 
 Arguments that do not parse to a JSON object are reported as invalid with the raw string kept
-(§B.17); the one repair is a doubly encoded string (``"{\\"a\\": 1}"``).
+(§B.17); the one repair is a doubly encoded string (``"{\\"a\\": 1}"``). ``NaN`` and
+``Infinity`` are not JSON (RFC 8259), though ``json.loads`` accepts them: they make arguments
+invalid, as any other JSON parser would find them.
 
 Example:
     >>> acc = ToolCallAccumulator()
@@ -61,6 +63,15 @@ class ParsedToolCall:
         return self.args is not None
 
 
+def _reject_constant(name: str) -> Any:
+    """``json.loads`` hook for ``NaN``, ``Infinity`` and ``-Infinity``, which are not JSON."""
+    raise ValueError(f"{name} is not a JSON value")
+
+
+_STRICT_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+_strict_loads = _STRICT_DECODER.decode
+
+
 def parse_arguments(raw: str) -> tuple[dict[str, Any] | None, str | None]:
     """Parse a tool-call argument string into ``(args, None)`` or ``(None, error)``.
 
@@ -74,17 +85,31 @@ def parse_arguments(raw: str) -> tuple[dict[str, Any] | None, str | None]:
     if not raw.strip():
         return {}, None
     try:
-        value = json.loads(raw)
+        value = _strict_loads(raw)
     except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
         return None, f"arguments are not valid JSON: {exc}"
     if isinstance(value, str):
         try:
-            value = json.loads(value)
+            value = _strict_loads(value)
         except (ValueError, RecursionError):
             return None, "arguments are a JSON string, not an object"
     if not isinstance(value, dict):
         return None, f"arguments are a JSON {type(value).__name__}, not an object"
     return value, None
+
+
+def parse_call(name: str | None, raw: str) -> tuple[dict[str, Any] | None, str | None]:
+    """A complete tool call's verdict, ``(args, None)`` or ``(None, error)``: the arguments as
+    :func:`parse_arguments` reads them, and invalid without a function name. Streamed calls
+    (once the stream ends) and non-streamed ones are judged by this one rule.
+
+    Example:
+        >>> parse_call("add", '{"a": 1}')
+        ({'a': 1}, None)
+    """
+    if not name:
+        return None, "the tool call has no function name"
+    return parse_arguments(raw)
 
 
 @dataclass
@@ -173,11 +198,9 @@ class ToolCallAccumulator:
         result = []
         for call in self._calls:
             raw = "".join(call.arguments)
-            args, error = parse_arguments(raw)
+            args, error = parse_call(call.name, raw)
             if call.id is None:
                 call.id = f"call_{uuid.uuid4().hex[:24]}"
-            if not call.name:
-                args, error = None, "the tool call has no function name"
             result.append(ParsedToolCall(call.id, call.name, args, raw, error))
         return result
 

@@ -44,6 +44,7 @@ from modelscope_inference.redaction import (
 )
 from modelscope_inference.retry import retry_after_seconds
 from modelscope_inference.settings import Settings
+from modelscope_inference.validation import unencodable_body
 
 if TYPE_CHECKING:
     import openai
@@ -599,7 +600,13 @@ def _json_object(content: bytes) -> dict[str, Any] | None:
 
 
 def _encode(body: Mapping[str, Any]) -> bytes:
-    return json.dumps(body, ensure_ascii=False).encode()
+    """The body as UTF-8 JSON; a value that is neither (``NaN``, a ``datetime``, a lone
+    surrogate) raises :class:`RequestValidationError` naming it, before any request."""
+    try:
+        return json.dumps(body, ensure_ascii=False, allow_nan=False).encode()
+    except (TypeError, ValueError) as exc:  # UnicodeEncodeError is a ValueError
+        # Not chained: a UnicodeEncodeError holds the whole body, which may hold secrets.
+        raise unencodable_body(body, exc) from None
 
 
 def _header_map(raw: tuple[tuple[bytes, bytes], ...]) -> dict[str, str]:

@@ -321,6 +321,12 @@ def _force_every_error(sim: Simulator) -> list[BaseException]:
     errors.append(injected(Fault.drop_after(3), stream()))
     errors.append(injected(Fault.malformed_chunk(at=1), stream()))
     errors.append(bad_tool_arguments())
+    # A message that cannot be encoded (a lone surrogate) next to a pasted token: refused
+    # before any request, and the token is not in the error or its chain.
+    unsendable = ChatRequest(
+        model=CHAT_MODEL, messages=[{"role": "user", "content": f"{echo} \ud800"}]
+    )
+    errors.append(_raised(lambda: _client(url).chat.complete(unsendable)))
     fresh()
     # reference §8.3: a json_schema request is answered 200 with "choices": null
     schema = {"type": "json_schema", "json_schema": {"name": "A", "schema": {"type": "object"}}}
