@@ -43,6 +43,12 @@ def _apply_aliases(values: dict[str, Any], aliases: Mapping[str, str]) -> dict[s
     return values
 
 
+def _as_secret(value: object) -> Any:
+    """A plain-string token as a ``SecretStr``: ``model_copy(update=...)`` and assignment skip
+    pydantic's validation here, and a ``str`` token would show in ``repr``."""
+    return SecretStr(value) if isinstance(value, str) else value
+
+
 def _environment_secret() -> SecretStr | None:
     """The environment's token as a ``SecretStr``, read with the core's rules; resolved at
     construction as LlamaIndex's ``OpenAI`` resolves ``OPENAI_API_KEY``."""
@@ -209,8 +215,8 @@ class CoreClientMixin(BaseModel):
         update = _apply_aliases(dict(update), self._ALIASES) if update else None
         if not update or CONNECTION_FIELDS.isdisjoint(update):
             return super().model_copy(update=update, deep=deep)
-        if isinstance(update.get("api_key"), str):  # model_copy skips validation
-            update["api_key"] = SecretStr(update["api_key"])
+        if "api_key" in update:
+            update["api_key"] = _as_secret(update["api_key"])
         copied = super().model_copy(update=update, deep=deep)
         copied._connect()
         return copied
@@ -218,14 +224,13 @@ class CoreClientMixin(BaseModel):
     if not TYPE_CHECKING:
 
         def __setattr__(self, name: str, value: Any) -> None:
-            """Assigning a connection field (validated: LlamaIndex models validate assignment)
-            rebuilds the client with the same checks as at construction; if they fail, the
-            field keeps its old value."""
+            """Assigning a connection field rebuilds the client with the same checks as at
+            construction; if they fail, the field keeps its old value."""
             if name not in CONNECTION_FIELDS:
                 super().__setattr__(name, value)
                 return
             old = self.__dict__.get(name)
-            super().__setattr__(name, value)
+            super().__setattr__(name, _as_secret(value) if name == "api_key" else value)
             try:
                 self._connect()
             except BaseException:
