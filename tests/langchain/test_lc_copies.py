@@ -267,6 +267,7 @@ def test_the_environment_token_is_absent_from_every_dump_and_pickle(
     token = "ms-ENVIRONMENT-SECRET-0123456789"
     monkeypatch.setenv("MODELSCOPE_API_KEY", token)
     model = cls(model=PLAIN) if cls is ChatModelScope else cls()
+    assert model.api_key is not None and model.api_key.get_secret_value() == token
 
     for text in _renderings(model):
         assert token not in text
