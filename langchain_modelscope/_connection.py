@@ -1,9 +1,10 @@
-"""What the chat model and the embeddings share: the connection fields, building the core client,
-and keeping the token out of errors and pickles. Private; no LangChain types."""
+"""What the chat model and the embeddings share: the connection fields, the core client derived
+from them (rebuilt when they change: assignment, ``model_copy``), deep copies, and keeping the
+token out of errors and pickles. Private; no LangChain types."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -22,6 +23,7 @@ from typing_extensions import Self
 from modelscope_inference import ModelScopeClient
 from modelscope_inference._lazy import caught
 from modelscope_inference.quota import DEFAULT_PROBE_INTERVAL
+from modelscope_inference.settings import token_from_environment
 
 if TYPE_CHECKING:
     from modelscope_inference.errors import ConfigurationError
@@ -54,16 +56,36 @@ def picklable_state(state: dict[Any, Any], fields: Iterable[str]) -> dict[Any, A
     return {**state, "__dict__": values, "__pydantic_private__": private}
 
 
+def as_secret(value: object) -> Any:
+    """A plain-string token as a ``SecretStr``: ``model_copy(update=...)`` and plain assignment
+    skip pydantic's validation, and a ``str`` token would show in ``repr``."""
+    return SecretStr(value) if isinstance(value, str) else value
+
+
+def environment_secret() -> SecretStr | None:
+    """The environment's token as a ``SecretStr`` (LangChain's ``secret_from_env`` convention),
+    read with the core's rules (``MODELSCOPE_API_KEY``, then ``MODELSCOPE_SDK_TOKEN``, ...)."""
+    token = token_from_environment()
+    return None if token is None else SecretStr(token)
+
+
 class ModelScopeConnection(BaseModel):
     """The connection fields and the core client, shared by the chat model and the embeddings.
 
-    The client is built at construction (so a missing token fails there, with the core's
-    :class:`ConfigurationError` rather than pydantic's wrapper) and rebuilt on first use after
-    unpickling, since pickles carry neither the token nor the HTTP clients.
+    The client is derived from the connection fields: built at construction (so a missing token
+    fails there, with the core's :class:`ConfigurationError` rather than pydantic's wrapper),
+    rebuilt, with the same checks, when a field is assigned or changed by ``model_copy``, and
+    rebuilt on first use after unpickling, since pickles carry neither the token nor the HTTP
+    clients. Rebuilding happens on change, never per call.
+
+    Example:
+        >>> other = llm.model_copy(update={"base_url": "https://api-inference.modelscope.ai/v1"})
+        >>> other.invoke("hi")  # sent to the .ai endpoint
     """
 
-    api_key: SecretStr | None = None
-    """The ModelScope token; None reads ``MODELSCOPE_API_KEY`` (then ``MODELSCOPE_SDK_TOKEN``)."""
+    api_key: SecretStr | None = Field(default_factory=environment_secret)
+    """The ModelScope token; by default read at construction from ``MODELSCOPE_API_KEY`` (then
+    ``MODELSCOPE_SDK_TOKEN``). Never in dumps, ``repr`` or pickles."""
     base_url: str | None = Field(
         default=None, validation_alias=AliasChoices("base_url", "api_base")
     )
@@ -109,8 +131,15 @@ class ModelScopeConnection(BaseModel):
     @model_validator(mode="after")
     def _build_modelscope_client(self) -> Self:
         """Resolve token and base URL now, so a missing token fails at construction."""
-        self._client = self._create_client()
+        self._connect()
         return self
+
+    def _connect(self) -> None:
+        """Build the client from the current fields; ``api_key=None`` shows the environment's
+        token, so ``api_key`` always names the token that is sent."""
+        if self.api_key is None:
+            self.__dict__["api_key"] = environment_secret()  # not a change: no rebuild
+        self._client = self._create_client()
 
     def _create_client(self) -> ModelScopeClient:
         return ModelScopeClient.create(
@@ -169,3 +198,54 @@ class ModelScopeConnection(BaseModel):
 
     def __getstate__(self) -> dict[Any, Any]:
         return picklable_state(super().__getstate__(), _NOT_PICKLED)
+
+    def __setstate__(self, state: dict[Any, Any]) -> None:
+        """The pickle has no token: show the environment's, as at construction (the client is
+        built on first use, so a missing token fails there)."""
+        super().__setstate__(state)
+        if self.api_key is None:
+            self.__dict__["api_key"] = environment_secret()
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
+        """A deep copy shares the pooled core client and your HTTP clients (handles, with
+        locks and sockets, that cannot be copied) and copies everything else."""
+        memo = {} if memo is None else memo
+        for handle in (self._client, self.http_client, self.http_async_client):
+            if handle is not None:
+                memo.setdefault(id(handle), handle)
+        return super().__deepcopy__(memo)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy; changed connection fields (token, URL, retries, ...) get a client of their
+        own, after the same checks as at construction.
+
+        Example:
+            >>> llm.model_copy(update={"api_key": "ms-other", "max_retries": 0})
+        """
+        if not update or CONNECTION_FIELDS.isdisjoint(update):
+            return super().model_copy(update=update, deep=deep)
+        if "api_key" in update:
+            update = {**update, "api_key": as_secret(update["api_key"])}
+        copied = super().model_copy(update=update, deep=deep)
+        copied._connect()
+        return copied
+
+    if not TYPE_CHECKING:  # type checkers keep pydantic's typed __setattr__
+
+        def __setattr__(self, name: str, value: Any) -> None:
+            """Assigning a connection field rebuilds the client with the same checks as at
+            construction; if they fail, the field keeps its old value."""
+            if name not in CONNECTION_FIELDS:
+                super().__setattr__(name, value)
+                return
+            old = self.__dict__.get(name)
+            super().__setattr__(name, as_secret(value) if name == "api_key" else value)
+            try:
+                self._connect()
+            except BaseException:
+                self.__dict__[name] = old
+                raise
+
+
+CONNECTION_FIELDS = frozenset(ModelScopeConnection.model_fields)
+"""The fields the core client is built from: changing one rebuilds it."""

@@ -1,5 +1,6 @@
-"""What the LLM and the embedding model share: the connection fields, the core client built
-from them (and rebuilt after unpickling), and pickles without the token. Private."""
+"""What the LLM and the embedding model share: the connection fields, the core client derived
+from them (rebuilt when they change: assignment, ``model_copy``, unpickling), deep copies, and
+pickles without the token. Private."""
 
 from __future__ import annotations
 
@@ -19,7 +20,11 @@ from typing_extensions import Self
 
 from modelscope_inference.client import ModelScopeClient
 from modelscope_inference.quota import DEFAULT_PROBE_INTERVAL
-from modelscope_inference.settings import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
+from modelscope_inference.settings import (
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT,
+    token_from_environment,
+)
 
 
 def _apply_aliases(values: dict[str, Any], aliases: Mapping[str, str]) -> dict[str, Any]:
@@ -38,8 +43,29 @@ def _apply_aliases(values: dict[str, Any], aliases: Mapping[str, str]) -> dict[s
     return values
 
 
+def _as_secret(value: object) -> Any:
+    """A plain-string token as a ``SecretStr``: ``model_copy(update=...)`` and assignment skip
+    pydantic's validation here, and a ``str`` token would show in ``repr``."""
+    return SecretStr(value) if isinstance(value, str) else value
+
+
+def _environment_secret() -> SecretStr | None:
+    """The environment's token as a ``SecretStr``, read with the core's rules; resolved at
+    construction as LlamaIndex's ``OpenAI`` resolves ``OPENAI_API_KEY``."""
+    token = token_from_environment()
+    return None if token is None else SecretStr(token)
+
+
 class CoreClientMixin(BaseModel):
-    """Mixed in before the LlamaIndex base class, so its ``__getstate__`` runs first."""
+    """Mixed in before the LlamaIndex base class, so its ``__getstate__`` runs first.
+
+    The core client is derived from the connection fields: built at construction, rebuilt (with
+    the same checks) when one is assigned or changed by ``model_copy``; never per call.
+
+    Example:
+        >>> other = llm.model_copy(update={"api_base": "https://api-inference.modelscope.ai/v1"})
+        >>> other.complete("hi")  # sent to the .ai endpoint
+    """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)  # the httpx clients
 
@@ -51,7 +77,8 @@ class CoreClientMixin(BaseModel):
         default=None,
         exclude=True,
         repr=False,
-        description="ModelScope token; None reads MODELSCOPE_API_KEY. Never serialized.",
+        description="ModelScope token; None reads MODELSCOPE_API_KEY (then MODELSCOPE_SDK_TOKEN) "
+        "at construction. Never serialized.",
     )
     timeout: float = Field(default=DEFAULT_TIMEOUT, gt=0, description="Seconds per request.")
     max_retries: int = Field(default=DEFAULT_MAX_RETRIES, ge=0, description="Retries per call.")
@@ -110,6 +137,14 @@ class CoreClientMixin(BaseModel):
             )
         return values
 
+    def _connect(self) -> None:
+        """Build the client from the current fields; ``api_key=None`` shows the environment's
+        token, so ``api_key`` always names the token that is sent."""
+        if self.api_key is None:
+            self.__dict__["api_key"] = _environment_secret()  # not a change: no rebuild
+        self._client = None
+        self._client = self._core()
+
     def _core(self) -> ModelScopeClient:
         """The core client, built on first use after unpickling (a pickle has no token)."""
         client = self._client  # one read: pydantic serves private attributes slowly (~2 µs)
@@ -161,7 +196,46 @@ class CoreClientMixin(BaseModel):
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
+        """A deep copy shares the pooled core client and your HTTP clients (handles, with
+        locks and sockets, that cannot be copied) and copies everything else."""
+        memo = {} if memo is None else memo
+        for handle in (self._client, self.http_client, self.async_http_client):
+            if handle is not None:
+                memo.setdefault(id(handle), handle)
+        return super().__deepcopy__(memo)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy; changed connection fields (token, URL, retries, ...) get a client of their
+        own, after the same checks as at construction.
+
+        Example:
+            >>> llm.model_copy(update={"api_key": "ms-other", "max_retries": 0})
+        """
+        update = _apply_aliases(dict(update), self._ALIASES) if update else None
+        if not update or CONNECTION_FIELDS.isdisjoint(update):
+            return super().model_copy(update=update, deep=deep)
+        if "api_key" in update:
+            update["api_key"] = _as_secret(update["api_key"])
+        copied = super().model_copy(update=update, deep=deep)
+        copied._connect()
+        return copied
+
     if not TYPE_CHECKING:
+
+        def __setattr__(self, name: str, value: Any) -> None:
+            """Assigning a connection field rebuilds the client with the same checks as at
+            construction; if they fail, the field keeps its old value."""
+            if name not in CONNECTION_FIELDS:
+                super().__setattr__(name, value)
+                return
+            old = self.__dict__.get(name)
+            super().__setattr__(name, _as_secret(value) if name == "api_key" else value)
+            try:
+                self._connect()
+            except BaseException:
+                self.__dict__[name] = old
+                raise
 
         def __getstate__(self) -> dict[Any, Any]:
             """A pickle carries no token (user-needs.md §D.27): unpickling reads
@@ -172,3 +246,7 @@ class CoreClientMixin(BaseModel):
             private = state.get("__pydantic_private__") or {}
             state["__pydantic_private__"] = {**private, "_client": None}
             return state
+
+
+CONNECTION_FIELDS = frozenset(CoreClientMixin.model_fields)
+"""The fields the core client is built from: changing one rebuilds it."""

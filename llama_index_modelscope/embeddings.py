@@ -56,7 +56,7 @@ class ModelScopeEmbedding(CoreClientMixin, BaseEmbedding):
         """Validate the fields, then resolve the token and base URL, so a bad configuration
         raises :class:`ConfigurationError` here (pydantic would wrap it in a post-init hook)."""
         super().__init__(**data)
-        self._client = self._core()
+        self._connect()
 
     @classmethod
     def class_name(cls) -> str:

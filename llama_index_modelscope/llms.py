@@ -351,7 +351,7 @@ class ModelScopeLLM(CoreClientMixin, FunctionCallingLLM):
         """Validate the fields, then resolve the token and base URL, so a bad configuration
         raises :class:`ConfigurationError` here (pydantic would wrap it in a post-init hook)."""
         super().__init__(**data)
-        self._client = self._core()
+        self._connect()
         info = lookup(self.model)
         if not info.known:
             logger.warning(

@@ -195,6 +195,21 @@ def mask_proxy(url: str) -> str:
     return url.replace(f":{parts.password}@", ":***@", 1)
 
 
+def token_from_environment() -> str | None:
+    """The token the environment provides (as :func:`resolve_api_key` reads it), or None when
+    there is none or it is unusable: the adapters show it as ``api_key`` at construction
+    (LangChain's ``secret_from_env`` convention) and building the client reports the problem.
+
+    Example:
+        >>> os.environ["MODELSCOPE_API_KEY"] = "ms-xxxx"; token_from_environment()
+        'ms-xxxx'
+    """
+    try:
+        return resolve_api_key(None)
+    except errors.ConfigurationError:
+        return None
+
+
 @dataclass(frozen=True)
 class Settings:
     """A resolved, validated client configuration. The token is hidden from ``repr``.

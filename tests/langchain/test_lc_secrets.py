@@ -75,7 +75,8 @@ def test_pickles_carry_no_token_and_reload_it_from_the_environment(
 
     monkeypatch.setenv("MODELSCOPE_API_KEY", sim.token)
     clone = pickle.loads(data)
-    assert clone.api_key is None and clone.temperature == 0.1
+    assert clone.api_key is not None and clone.api_key.get_secret_value() == sim.token
+    assert clone.temperature == 0.1
     assert clone.invoke("hi").content
 
 

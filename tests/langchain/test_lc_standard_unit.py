@@ -25,8 +25,7 @@ class TestChatModelScopeUnit(ChatModelUnitTests):
 
     @property
     def init_from_env_params(self) -> tuple[dict[str, str], dict[str, Any], dict[str, Any]]:
-        # The token stays in the environment (the core resolves it), so it is not an attribute.
-        return _ENV, {"model": PLAIN}, {"model_name": PLAIN, "api_key": None}
+        return _ENV, {"model": PLAIN}, {"model_name": PLAIN, "api_key": "ms-from-env"}
 
     @property
     def has_tool_choice(self) -> bool:
@@ -71,4 +70,4 @@ class TestModelScopeEmbeddingsUnit(EmbeddingsUnitTests):
 
     @property
     def init_from_env_params(self) -> tuple[dict[str, str], dict[str, Any], dict[str, Any]]:
-        return _ENV, {"model": EMBEDDING}, {"model": EMBEDDING, "api_key": None}
+        return _ENV, {"model": EMBEDDING}, {"model": EMBEDDING, "api_key": "ms-from-env"}
