@@ -375,7 +375,7 @@ class ImageTaskFailedError(ImageTaskError):
         reason: str | None = None,
     ) -> None:
         super().__init__(message, task_id=task_id, model=model, status=status)
-        self.reason = reason
+        self.reason = redact(reason) if reason else reason
 
 
 class ImageTaskNotFoundError(ImageTaskError):
