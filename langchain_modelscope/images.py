@@ -11,7 +11,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from langchain_core.callbacks import AsyncCallbackManagerForToolRun, CallbackManagerForToolRun
 from langchain_core.prompt_values import PromptValue
@@ -34,7 +34,7 @@ class ImageToolInput(BaseModel):
     seed: int | None = Field(default=None, description="A seed, for a reproducible image.")
 
 
-class ModelScopeImageTool(ModelScopeConnection, BaseTool):  # type: ignore[misc]
+class ModelScopeImageTool(ModelScopeConnection, BaseTool):
     """Generate an image with a ModelScope AIGC model; usable by ``create_agent`` and LangGraph.
 
     The tool answers with the image URL(s) as content and the task's details
@@ -53,7 +53,7 @@ class ModelScopeImageTool(ModelScopeConnection, BaseTool):  # type: ignore[misc]
         "asks to draw, paint, picture or generate an image."
     )
     args_schema: type[BaseModel] = ImageToolInput
-    response_format: str = "content_and_artifact"
+    response_format: Literal["content", "content_and_artifact"] = "content_and_artifact"
     handle_tool_error: bool = True
     model: str = DEFAULT_IMAGE_MODEL
     """The image model id, e.g. ``Qwen/Qwen-Image`` or ``Tongyi-MAI/Z-Image-Turbo``."""
