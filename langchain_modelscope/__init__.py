@@ -7,5 +7,6 @@ Example:
 
 from langchain_modelscope.chat_models import ChatModelScope
 from langchain_modelscope.embeddings import ModelScopeEmbeddings
+from langchain_modelscope.images import ModelScopeImageTool
 
-__all__ = ["ChatModelScope", "ModelScopeEmbeddings"]
+__all__ = ["ChatModelScope", "ModelScopeEmbeddings", "ModelScopeImageTool"]

@@ -9,13 +9,14 @@ Example:
 from typing import TYPE_CHECKING, Any
 
 from llama_index_modelscope.embeddings import ModelScopeEmbedding
+from llama_index_modelscope.images import ModelScopeImageToolSpec
 from llama_index_modelscope.llms import ModelScopeLLM
 from modelscope_inference._lazy import errors
 
 if TYPE_CHECKING:
     from modelscope_inference.errors import ToolArgumentsError
 
-__all__ = ["ModelScopeEmbedding", "ModelScopeLLM", "ToolArgumentsError"]
+__all__ = ["ModelScopeEmbedding", "ModelScopeImageToolSpec", "ModelScopeLLM", "ToolArgumentsError"]
 
 
 if not TYPE_CHECKING:  # type checkers see the import above, and no catch-all attribute

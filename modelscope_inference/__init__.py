@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from modelscope_inference.catalog import ModelInfo, lookup
 from modelscope_inference.chat import ChatDelta, ChatRequest, ChatResult, Usage
 from modelscope_inference.client import ModelScopeClient
+from modelscope_inference.images import ImageRequest, ImageResult
 from modelscope_inference.quota import QuotaStatus
 from modelscope_inference.retry import RetryPolicy
 from modelscope_inference.settings import DEFAULT_BASE_URL, INTERNATIONAL_BASE_URL, Settings
@@ -30,6 +31,11 @@ if TYPE_CHECKING:
         AuthenticationError,
         BadRequestError,
         ConfigurationError,
+        ImageParameterError,
+        ImageTaskError,
+        ImageTaskFailedError,
+        ImageTaskNotFoundError,
+        ImageTaskTimeoutError,
         InvalidResponseError,
         JSONSchemaUnsupportedError,
         ModelNotSupportedError,
@@ -58,6 +64,13 @@ __all__ = [
     "ChatRequest",
     "ChatResult",
     "ConfigurationError",
+    "ImageParameterError",
+    "ImageRequest",
+    "ImageResult",
+    "ImageTaskError",
+    "ImageTaskFailedError",
+    "ImageTaskNotFoundError",
+    "ImageTaskTimeoutError",
     "InvalidResponseError",
     "JSONSchemaUnsupportedError",
     "ModelInfo",

@@ -47,6 +47,11 @@ class ModelInfo:
     """Whether ``response_format: json_schema`` works: never, so far. The service answers it
     with 200 and ``choices: null`` (reference: modelscope-api.md §8.3); use ``json_object``."""
     known: bool = True
+    image_sides: tuple[int, int] | None = None
+    """For image models: the smallest and largest width or height in pixels a ``size`` may
+    have (reference: modelscope-api.md §1.6, §8.3); None for other kinds."""
+    image_edit: bool = False
+    """For image models: True when the model edits a given picture (it needs ``image_url``)."""
 
     @property
     def is_chat(self) -> bool:
@@ -69,6 +74,8 @@ class _Family:
     context_window: int = UNKNOWN_CONTEXT_WINDOW
     max_output: int | None = None
     embedding_dim: int | None = None
+    image_sides: tuple[int, int] | None = None
+    image_edit: bool = False
 
 
 def _family(name: str, pattern: str, **caps: object) -> _Family:
@@ -161,11 +168,43 @@ FAMILIES: tuple[_Family, ...] = (
     _family("kimi", r"^moonshotai/Kimi-", context_window=131_072),
     _family("minimax", r"^MiniMax/MiniMax-", context_window=196_608),
     _family("llama-4", r"^LLM-Research/Llama-4", kind="vision", context_window=131_072),
+    # AIGC models (reference: modelscope-api.md §1.6 size ranges, §8.3): Qwen-Image up to
+    # 1664², FLUX (majicflus is a FLUX fine-tune) up to 1024², Z-Image-Turbo 512-2048, SD up to
+    # 2048². Edit models take image_url. Other AIGC ids get the widest documented range.
     _family(
-        "aigc",
-        r"^(Qwen/Qwen-Image|Tongyi-MAI/|MAILAND/|black-forest-labs/)",
+        "qwen-image-edit",
+        r"^Qwen/Qwen-Image-Edit",
         kind="image",
         tool_calling=False,
+        image_sides=(64, 1664),
+        image_edit=True,
+    ),
+    _family(
+        "qwen-image", r"^Qwen/Qwen-Image", kind="image", tool_calling=False, image_sides=(64, 1664)
+    ),
+    _family(
+        "z-image", r"^Tongyi-MAI/Z-Image", kind="image", tool_calling=False, image_sides=(512, 2048)
+    ),
+    _family(
+        "flux",
+        r"^(MAILAND/majicflus|black-forest-labs/FLUX|[\w.-]+/[\w.-]*FLUX)",
+        kind="image",
+        tool_calling=False,
+        image_sides=(64, 1024),
+    ),
+    _family(
+        "stable-diffusion",
+        r"^[\w.-]+/[\w.-]*(stable-diffusion|sdxl|sd-?3|sd-?1\.5)",
+        kind="image",
+        tool_calling=False,
+        image_sides=(64, 2048),
+    ),
+    _family(
+        "aigc",
+        r"^(Tongyi-MAI/|MAILAND/|black-forest-labs/)",
+        kind="image",
+        tool_calling=False,
+        image_sides=(64, 2048),
     ),
 )
 
@@ -232,8 +271,21 @@ def _from_family(model_id: str) -> ModelInfo:
                 context_window=fam.context_window,
                 max_output=fam.max_output,
                 embedding_dim=fam.embedding_dim,
+                image_sides=fam.image_sides,
+                image_edit=fam.image_edit,
             )
     return ModelInfo(id=model_id, family="unknown", known=False)
+
+
+def is_image_model(model_id: str) -> bool:
+    """True for AIGC ids served by the async image API (reference: modelscope-api.md §1.6),
+    whose quota may be a budget of its own (§3.1: "AIGC models may have separate limits").
+
+    Example:
+        >>> is_image_model("Qwen/Qwen-Image"), is_image_model("Qwen/Qwen3-32B")
+        (True, False)
+    """
+    return _from_family(model_id).kind == "image"
 
 
 def learn_thinking(model_id: str, mode: ThinkingMode) -> None:

@@ -1,4 +1,4 @@
-"""``modelscope-inference``: ``demo``, ``models``, ``check`` and ``simulate``.
+"""``modelscope-inference``: ``demo``, ``models``, ``check``, ``simulate`` and ``image``.
 
 Every command has ``--help``. Failures print one line on stderr (``error: ...``, with the token
 redacted) and exit non-zero; no traceback. ``python -m modelscope_inference`` is the same command.
@@ -19,6 +19,7 @@ import httpx
 
 from modelscope_inference import catalog
 from modelscope_inference._lazy import caught, errors
+from modelscope_inference.cli_images import add_image_command
 from modelscope_inference.quota import (
     QUOTA_HEADERS,
     USUAL_RESET,
@@ -309,6 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve an extra model id (repeatable; its kind is guessed from the id)",
     )
     simulate.set_defaults(func=_cmd_simulate)
+    add_image_command(commands)
     return parser
 
 

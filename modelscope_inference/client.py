@@ -20,6 +20,7 @@ import httpx
 from modelscope_inference._lazy import errors
 from modelscope_inference.chat import ChatClient
 from modelscope_inference.embeddings import EmbeddingClient
+from modelscope_inference.images import ImageClient
 from modelscope_inference.quota import (
     DEFAULT_PROBE_INTERVAL,
     QuotaStatus,
@@ -33,7 +34,7 @@ from modelscope_inference.transport import Transport, get_transport
 
 @dataclass(frozen=True)
 class ModelScopeClient:
-    """Settings + shared transport + retry policy, with chat and embeddings on top.
+    """Settings + shared transport + retry policy, with chat, embeddings and images on top.
 
     Example:
         >>> client = ModelScopeClient.create(api_key="ms-...", timeout=30)
@@ -45,6 +46,7 @@ class ModelScopeClient:
     policy: RetryPolicy
     chat: ChatClient
     embeddings: EmbeddingClient
+    images: ImageClient
 
     @classmethod
     def create(
@@ -94,6 +96,9 @@ class ModelScopeClient:
             policy=policy,
             chat=ChatClient(transport, policy, preflight=preflight, probe_interval=probe_interval),
             embeddings=EmbeddingClient(
+                transport, policy, preflight=preflight, probe_interval=probe_interval
+            ),
+            images=ImageClient(
                 transport, policy, preflight=preflight, probe_interval=probe_interval
             ),
         )

@@ -24,7 +24,12 @@ which keeps ``import langchain_modelscope`` fast. Catch what you mean::
     │   └── StreamInterruptedError      a stream broke after output began
     ├── InvalidResponseError            an answer we could not parse
     │   └── JSONSchemaUnsupportedError  ``choices: null`` for a ``json_schema`` response_format
-    └── ToolArgumentsError              a tool call whose arguments are not a JSON object
+    ├── ToolArgumentsError              a tool call whose arguments are not a JSON object
+    ├── ImageParameterError             an image parameter outside its documented range
+    └── ImageTaskError                  an image task did not give images (carries task_id)
+        ├── ImageTaskFailedError        the task ended FAILED (or cancelled by the service)
+        ├── ImageTaskNotFoundError      "task not found": wrong id, host or task-type header
+        └── ImageTaskTimeoutError       still running at ``timeout``: ``wait(task_id)`` resumes
 
 Example:
     >>> try:
@@ -341,6 +346,95 @@ class ToolArgumentsError(ModelScopeError, ValueError):
         self.tool_name = tool_name
         self.tool_id = tool_id
         self.raw_arguments = raw_arguments
+
+
+class ImageParameterError(ModelScopeError, ValueError):
+    """An image-generation parameter is outside its documented range; no request was sent.
+
+    ``parameter`` names it and ``limit`` states the range (reference: modelscope-api.md §1.6,
+    §8.3), so the message can say what to change.
+
+    Example:
+        >>> except ImageParameterError as exc:
+        ...     print(exc.parameter, exc.limit)
+        size 64x64 to 1664x1664
+    """
+
+    def __init__(self, parameter: str, limit: str, message: str) -> None:
+        super().__init__(message)
+        self.parameter = parameter
+        self.limit = limit
+
+
+class ImageTaskError(ModelScopeError):
+    """An image task that gave no images. ``task_id`` identifies it on the service, ``status``
+    is the last ``task_status`` seen, ``model`` the model it was submitted to.
+
+    Example:
+        >>> except ImageTaskError as exc:
+        ...     print(exc.task_id, exc.status)
+    """
+
+    def __init__(
+        self, message: str, *, task_id: str, model: str | None = None, status: str | None = None
+    ) -> None:
+        super().__init__(redact(message))
+        self.task_id = task_id
+        self.model = model
+        self.status = status
+
+
+class ImageTaskFailedError(ImageTaskError):
+    """The task ended ``FAILED`` (or was cancelled by the service); ``reason`` is what the
+    service said, if anything. Submitting again may work: the failure can be transient.
+
+    Example:
+        >>> except ImageTaskFailedError as exc:
+        ...     print(exc.reason)
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        task_id: str,
+        model: str | None = None,
+        status: str | None = None,
+        reason: str | None = None,
+    ) -> None:
+        super().__init__(message, task_id=task_id, model=model, status=status)
+        self.reason = redact(reason) if reason else reason
+
+
+class ImageTaskNotFoundError(ImageTaskError):
+    """The service answered "task not found" (reference: modelscope-api.md §1.6, §3.3): the id
+    is wrong or expired, it was submitted with another token or host, or the poll lacked the
+    ``X-ModelScope-Task-Type: image_generation`` header."""
+
+
+class ImageTaskTimeoutError(ImageTaskError, TimeoutError):
+    """The task was still running when ``timeout`` ran out. It may still finish: resume with
+    ``client.images.wait(exc.task_id)``; ``elapsed`` is how long was waited, ``polls`` how many
+    polls were made.
+
+    Example:
+        >>> except ImageTaskTimeoutError as exc:
+        ...     result = client.images.wait(exc.task_id, timeout=600)
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        task_id: str,
+        model: str | None = None,
+        status: str | None = None,
+        elapsed: float = 0.0,
+        polls: int = 0,
+    ) -> None:
+        super().__init__(message, task_id=task_id, model=model, status=status)
+        self.elapsed = elapsed
+        self.polls = polls
 
 
 # --- classification ---------------------------------------------------------------------------

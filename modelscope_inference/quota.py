@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
-from modelscope_inference.catalog import is_provider_routed
+from modelscope_inference.catalog import is_image_model, is_provider_routed
 
 ACCOUNT_LIMIT_HEADER = "modelscope-ratelimit-requests-limit"
 ACCOUNT_REMAINING_HEADER = "modelscope-ratelimit-requests-remaining"
@@ -50,7 +50,21 @@ DEFAULT_PROBE_INTERVAL = 300.0
 
 Clock = Callable[[], datetime]
 QuotaScope = Literal["account", "model"]  # which budget: the account's or one model's
-_Key = tuple[QuotaScope, str]  # ("account", "") or ("model", model id)
+_Key = tuple[QuotaScope, str]  # ("account", ""), ("account", "aigc") or ("model", model id)
+AIGC_POOL = "aigc"
+"""The account budget of image models, kept apart from chat's (reference: modelscope-api.md
+§3.1, "AIGC models may have separate limits"; §3.2, "aigc 的模型有额外限制, 具体可以参考响应头")."""
+
+
+def account_pool(model: str) -> str:
+    """Which account budget the account figures of ``model``'s answers describe: ``"aigc"``
+    for image models, ``""`` (chat's) for the rest. A spent AIGC budget never holds chat back.
+
+    Example:
+        >>> account_pool("Qwen/Qwen-Image"), account_pool("Qwen/Qwen3-32B")
+        ('aigc', '')
+    """
+    return AIGC_POOL if is_image_model(model) else ""
 
 
 def utc_now() -> datetime:
@@ -244,6 +258,7 @@ class QuotaTracker:
 
     clock: Clock = utc_now
     _account: _Counts = field(default_factory=_Counts)
+    _aigc: _Counts = field(default_factory=_Counts)
     _models: dict[str, _Counts] = field(default_factory=dict)
     _probing: set[_Key] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -269,7 +284,8 @@ class QuotaTracker:
 
     def _update(self, model: str, status: QuotaStatus) -> None:
         if status.account_remaining is not None or status.account_limit is not None:
-            self._account = _Counts(status.account_limit, status.account_remaining, status.seen_at)
+            counts = _Counts(status.account_limit, status.account_remaining, status.seen_at)
+            self._set_account(model, counts)
         if status.model_remaining is not None or status.model_limit is not None:
             self._models[model] = _Counts(
                 status.model_limit, status.model_remaining, status.seen_at
@@ -278,8 +294,9 @@ class QuotaTracker:
     def _clear_unreported(self, model: str, status: QuotaStatus | None, now: datetime) -> None:
         """A 2xx without figures for a scope seen spent: that scope had calls after all."""
         reported = status or QuotaStatus()
-        if reported.account_remaining is None and self._account.spent(now):
-            self._account = replace(self._account, remaining=None, seen_at=now)
+        account = self._account_of(model)
+        if reported.account_remaining is None and account.spent(now):
+            self._set_account(model, replace(account, remaining=None, seen_at=now))
         counts = self._models.get(model)
         if reported.model_remaining is None and counts is not None and counts.spent(now):
             self._models[model] = replace(counts, remaining=None, seen_at=now)
@@ -289,16 +306,26 @@ class QuotaTracker:
         now = self.clock()
         with self._lock:
             if scope == "account":
-                self._account = replace(self._account, remaining=0, seen_at=now)
+                self._set_account(model, replace(self._account_of(model), remaining=0, seen_at=now))
             else:
                 counts = self._models.get(model, _Counts())
                 self._models[model] = replace(counts, remaining=0, seen_at=now)
+
+    def _account_of(self, model: str) -> _Counts:
+        """The account budget ``model`` draws on: AIGC's for image models, else chat's."""
+        return self._aigc if account_pool(model) else self._account
+
+    def _set_account(self, model: str, counts: _Counts) -> None:
+        if account_pool(model):
+            self._aigc = counts
+        else:
+            self._account = counts
 
     def _scopes(self, model: str) -> Iterator[tuple[_Key, _Counts]]:
         # reference: modelscope-api.md §8.3, a provider-routed id (`Org/Model:Provider`) is
         # exempt from the free tier: a spent account does not hold it back.
         if not is_provider_routed(model):
-            yield ("account", ""), self._account
+            yield ("account", account_pool(model)), self._account_of(model)
         counts = self._models.get(model)
         if counts is not None:
             yield ("model", model), counts
@@ -350,7 +377,7 @@ class QuotaTracker:
     def status(self, model: str | None = None) -> QuotaStatus:
         """The last-seen counts: the account's, and ``model``'s when given."""
         with self._lock:
-            account = self._account
+            account = self._account_of(model) if model else self._account
             counts = self._models.get(model) if model else None
         seen = [c.seen_at for c in (account, counts) if c is not None and c.seen_at is not None]
         return QuotaStatus(
@@ -371,7 +398,8 @@ class QuotaTracker:
         """
         with self._lock:
             self._account = _Counts()
-            self._probing.discard(("account", ""))
+            self._aigc = _Counts()
+            self._probing.difference_update({("account", ""), ("account", AIGC_POOL)})
             if model is None:
                 self._models.clear()
                 self._probing.clear()

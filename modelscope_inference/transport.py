@@ -582,6 +582,75 @@ class Transport:
         request = self._request("GET", path, None)
         return self._parse(self._send(request, model), model)
 
+    # -- the AIGC task API (reference: modelscope-api.md §1.6) ---------------------------------
+
+    def _request_headed(
+        self, method: str, path: str, body: Mapping[str, Any] | None, headers: Mapping[str, str]
+    ) -> httpx.Request:
+        """A request to ``path`` with extra headers (the task API's ``X-ModelScope-*`` ones)."""
+        request = self._request(method, path, body)
+        request.headers.update(headers)
+        return request
+
+    def send_json(
+        self,
+        method: str,
+        path: str,
+        body: Mapping[str, Any] | None = None,
+        *,
+        model: str,
+        headers: Mapping[str, str],
+    ) -> JSONResponse:
+        """A JSON request with extra headers, parsed and classified like :meth:`post`.
+
+        Example:
+            >>> transport.send_json("GET", "/tasks/t1", model=m,
+            ...                     headers={"X-ModelScope-Task-Type": "image_generation"})
+        """
+        request = self._request_headed(method, path, body, headers)
+        return self._parse(self._send(request, model), model)
+
+    async def asend_json(
+        self,
+        method: str,
+        path: str,
+        body: Mapping[str, Any] | None = None,
+        *,
+        model: str,
+        headers: Mapping[str, str],
+    ) -> JSONResponse:
+        """Async twin of :meth:`send_json`."""
+        request = self._request_headed(method, path, body, headers)
+        return self._parse(await self._asend_typed(request, model), model)
+
+    def _download_request(self, url: str) -> httpx.Request:
+        """A GET of a result file: no token (it is on another host, e.g. object storage)."""
+        return httpx.Request(
+            "GET", url, headers={"User-Agent": USER_AGENT}, extensions={"timeout": self._timeout}
+        )
+
+    def download(self, url: str) -> bytes:
+        """The bytes at ``url`` (an image result), fetched without credentials.
+
+        Example:
+            >>> transport.download(result.images[0])[:4]
+            b'\\x89PNG'
+        """
+        request = self._download_request(url)
+        return _downloaded(self._send(request, ""))
+
+    async def adownload(self, url: str) -> bytes:
+        """Async twin of :meth:`download`."""
+        request = self._download_request(url)
+        return _downloaded(await self._asend_typed(request, ""))
+
+
+def _downloaded(response: httpx.Response) -> bytes:
+    """The body of a 2xx download; the classified error otherwise (no quota is recorded)."""
+    if not response.is_success:
+        raise errors.classify_error(response, model=None)
+    return response.content
+
 
 def _read_error_body(response: httpx.Response, model: str) -> None:
     try:

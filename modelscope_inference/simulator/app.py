@@ -9,8 +9,8 @@ never refused for quota, and answered without quota headers.
 
 >>> from modelscope_inference.simulator.state import SimulatorState
 >>> app = create_app(SimulatorState())
->>> sorted(r.path for r in app.routes)
-['/v1/chat/completions', '/v1/embeddings', '/v1/models']
+>>> sorted(r.path for r in app.routes)[1:4]  # and /files/..., /v1/images/..., /v1/tasks/...
+['/v1/chat/completions', '/v1/embeddings', '/v1/images/generations']
 """
 
 from __future__ import annotations
@@ -72,11 +72,14 @@ def install_log_filter() -> None:
 
 def create_app(state: SimulatorState) -> Starlette:
     """The Starlette app serving `state`."""
+    from .images import image_routes  # here: it imports this module's helpers
+
     api = _Api(state)
     routes = [
         Route("/v1/chat/completions", api.chat, methods=["POST"]),
         Route("/v1/embeddings", api.embeddings, methods=["POST"]),
         Route("/v1/models", api.models, methods=["GET"]),
+        *image_routes(state, api),
     ]
     # reference: modelscope-api.md §1.6, unknown routes answer "404 page not found" [CODE]
     handlers = {404: _not_found, 405: _not_allowed}

@@ -20,6 +20,7 @@ import uvicorn
 
 from .app import create_app, install_log_filter
 from .faults import Fault
+from .images import ImageTasks
 from .models import ModelSpec
 from .quota import DEFAULT_ACCOUNT_LIMIT, DEFAULT_MODEL_LIMIT, Clock, QuotaSnapshot
 from .script import Reply
@@ -258,6 +259,15 @@ class Simulator:
     @json_schema_supported.setter
     def json_schema_supported(self, supported: bool) -> None:
         self._state.json_schema_supported = supported
+
+    @property
+    def images(self) -> ImageTasks:
+        """The image tasks (reference: modelscope-api.md §1.6): their ``clock`` and
+        ``duration``, ``fail_next()``, ``stall()``, and the AIGC ``quota`` book.
+
+        >>> sim.images.duration = 10; sim.images.fail_next()  # doctest: +SKIP
+        """
+        return self._state.images
 
     @property
     def latency(self) -> float:

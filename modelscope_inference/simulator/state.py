@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from .faults import FaultBook
+from .images import DEFAULT_AIGC_LIMIT, DEFAULT_AIGC_MODEL_LIMIT, ImageTasks
 from .models import ModelSpec, build_catalog
 from .quota import DEFAULT_ACCOUNT_LIMIT, DEFAULT_MODEL_LIMIT, Clock, QuotaBook
 from .script import ScriptQueue
@@ -89,6 +90,9 @@ class SimulatorState:
         self.quota = QuotaBook(account_limit, default_model_limit, model_limits, clock)
         self.faults = FaultBook()
         self.scripts = ScriptQueue()
+        # §3.1: "AIGC models may have separate limits": their own book, on the same day clock
+        aigc = QuotaBook(DEFAULT_AIGC_LIMIT, DEFAULT_AIGC_MODEL_LIMIT, clock=clock)
+        self.images = ImageTasks(quota=aigc)
         self._initial = (
             latency,
             account_limit,
@@ -131,3 +135,4 @@ class SimulatorState:
         self.faults.clear()
         self.scripts.clear()
         self.quota = QuotaBook(account, per_model, model_limits, clock)
+        self.images.reset()

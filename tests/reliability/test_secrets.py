@@ -39,7 +39,7 @@ from pydantic import Field
 from langchain_modelscope import ChatModelScope, ModelScopeEmbeddings
 from llama_index_modelscope import ModelScopeLLM
 from llama_index_modelscope.embeddings import ModelScopeEmbedding
-from modelscope_inference import ModelScopeClient, Settings
+from modelscope_inference import ImageRequest, ModelScopeClient, Settings
 from modelscope_inference.chat import ChatRequest
 from modelscope_inference.errors import ConfigurationError, ModelScopeError
 from modelscope_inference.quota import tracker_for
@@ -340,6 +340,7 @@ def _force_every_error(sim: Simulator) -> list[BaseException]:
     sim.set_quota(account_limit=0)
     errors.append(_raised(complete()))
     errors.append(_raised(complete()))  # known spent: raised before any request
+    errors.extend(_image_errors(sim, echo))
     fresh()
     closed = f"http://127.0.0.1:{_closed_port()}/v1"
     errors.append(
@@ -350,6 +351,27 @@ def _force_every_error(sim: Simulator) -> list[BaseException]:
         )
     )
     return errors
+
+
+def _image_errors(sim: Simulator, echo: str) -> list[BaseException]:
+    """The image errors (issue 17): a refused parameter, a FAILED task whose reason echoes
+    the token, an unknown task, a timeout, and a submit answer without a task_id."""
+    sim.reset()
+    tracker_for(TOKEN, sim.base_url).reset()
+    images = _client(sim.base_url).images
+    found = [_raised(lambda: images.submit(ImageRequest(prompt=echo, steps=0)))]
+    sim.images.duration = 0.0
+    sim.images.fail_next(message=f"failed {echo}")
+    found.append(_raised(lambda: images.generate(ImageRequest(prompt=echo, size="64x64"))))
+    found.append(_raised(lambda: images.wait(f"no-task {TOKEN}")))
+    sim.images.stall()
+    found.append(_raised(lambda: images.generate(ImageRequest(prompt="a cat"), timeout=0.2)))
+    odd = httpx.MockTransport(lambda request: httpx.Response(200, json={"echo": echo}))
+    client = ModelScopeClient.create(
+        api_key=TOKEN, base_url="https://example.com/v1", http_client=httpx.Client(transport=odd)
+    )
+    found.append(_raised(lambda: client.images.submit(ImageRequest(prompt="a cat"))))
+    return found
 
 
 def _all_error_classes() -> set[type[BaseException]]:
