@@ -63,8 +63,9 @@ DOCUMENTS: tuple[tuple[str, str], ...] = (
     ),
 )
 
-_LANGCHAIN_HINT = "pip install 'modelscope-inference[langchain]'"
-_LLAMA_INDEX_HINT = "pip install 'modelscope-inference[llama-index]'"
+# The package is not on the index yet: the hints give the install from a clone.
+_LANGCHAIN_HINT = "pip install -e '.[langchain]' from a clone of modelscope-inference"
+_LLAMA_INDEX_HINT = "pip install -e '.[llama-index]' from a clone of modelscope-inference"
 
 
 @dataclass(frozen=True)
@@ -286,7 +287,8 @@ def _connection(options: DemoOptions, out: TextIO) -> Iterator[Connection]:
         from modelscope_inference.simulator import Simulator
     except ImportError as exc:
         raise MissingExtra(
-            "the simulator extra", "pip install 'modelscope-inference[simulator]'"
+            "the simulator extra",
+            "pip install -e '.[simulator]' from a clone of modelscope-inference",
         ) from exc
     with Simulator() as sim:
         reason = "--simulator given" if options.force_simulator else "no MODELSCOPE_API_KEY set"

@@ -80,7 +80,7 @@ def test_a_missing_extra_is_skipped_with_an_install_hint(monkeypatch: pytest.Mon
     assert status == 0
     rag = out.split("[4/5]")[1].split("[5/5]")[0]
     assert "skipped" in rag
-    assert "pip install 'modelscope-inference[llama-index]'" in rag
+    assert "pip install -e '.[llama-index]'" in rag
 
 
 def test_without_langchain_agents_the_demo_uses_a_tool_loop(
