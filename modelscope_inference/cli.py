@@ -1,4 +1,4 @@
-"""``modelscope-inference``: ``demo``, ``models``, ``check`` and ``simulate``.
+"""``modelscope-inference``: ``demo``, ``models``, ``check``, ``simulate`` and ``simulator``.
 
 Every command has ``--help``. Failures print one line on stderr (``error: ...``, with the token
 redacted) and exit non-zero; no traceback. ``python -m modelscope_inference`` is the same command.
@@ -19,6 +19,11 @@ import httpx
 
 from modelscope_inference import catalog
 from modelscope_inference._lazy import caught, errors
+from modelscope_inference.cli_simulator import (
+    add_model_options,
+    add_simulator_commands,
+    added_models,
+)
 from modelscope_inference.quota import (
     QUOTA_HEADERS,
     USUAL_RESET,
@@ -191,8 +196,11 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise CommandError(
             f"the simulator needs the simulator extra ({exc.name} is missing): "
-            "pip install 'modelscope-inference[simulator]'"
+            "pip install -e '.[simulator]' from a clone of modelscope-inference"
         ) from exc
+    models, lines = added_models(args.add_model)
+    for line in lines:
+        print(line, file=sys.stderr, flush=True)
     serve(
         host=args.host,
         port=args.port,
@@ -200,7 +208,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         latency=args.latency,
         account_limit=args.account_limit,
         default_model_limit=args.model_limit,
-        models=args.add_model,
+        models=models,
     )
     return 0
 
@@ -301,14 +309,9 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument(
         "--model-limit", type=int, default=500, help="daily calls per model (default 500)"
     )
-    simulate.add_argument(
-        "--add-model",
-        action="append",
-        default=[],
-        metavar="ID",
-        help="serve an extra model id (repeatable; its kind is guessed from the id)",
-    )
+    add_model_options(simulate)
     simulate.set_defaults(func=_cmd_simulate)
+    add_simulator_commands(commands)
     return parser
 
 

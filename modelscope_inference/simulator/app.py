@@ -9,8 +9,10 @@ never refused for quota, and answered without quota headers.
 
 >>> from modelscope_inference.simulator.state import SimulatorState
 >>> app = create_app(SimulatorState())
->>> sorted(r.path for r in app.routes)
+>>> sorted(r.path for r in app.routes if r.path.startswith("/v1"))
 ['/v1/chat/completions', '/v1/embeddings', '/v1/models']
+
+The ``/_simulator/...`` routes (:mod:`.control`) steer a simulator from another process.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from starlette.types import Receive, Scope, Send
 
 from . import errors
 from .brain import ChatRequest, Completion, ToolCallOut, respond, usage_of
+from .control import control_routes
 from .embeddings import embed, encode_base64, normalize
 from .errors import ApiError
 from .faults import Fault, FaultKind, StreamShape
@@ -77,6 +80,7 @@ def create_app(state: SimulatorState) -> Starlette:
         Route("/v1/chat/completions", api.chat, methods=["POST"]),
         Route("/v1/embeddings", api.embeddings, methods=["POST"]),
         Route("/v1/models", api.models, methods=["GET"]),
+        *control_routes(state),  # /_simulator/...: steer it from another process
     ]
     # reference: modelscope-api.md §1.6, unknown routes answer "404 page not found" [CODE]
     handlers = {404: _not_found, 405: _not_allowed}
