@@ -24,13 +24,7 @@ from modelscope_inference.cli_simulator import (
     add_simulator_commands,
     added_models,
 )
-from modelscope_inference.quota import (
-    QUOTA_HEADERS,
-    USUAL_RESET,
-    QuotaStatus,
-    next_reset,
-    utc_now,
-)
+from modelscope_inference.quota import QUOTA_HEADERS, QuotaStatus, reset_sentence, utc_now
 from modelscope_inference.redaction import redact
 from modelscope_inference.settings import DEFAULT_BASE_URL, resolve_base_url
 
@@ -110,11 +104,6 @@ def _cmd_models(args: argparse.Namespace) -> int:
 # --- check ----------------------------------------------------------------------------------
 
 
-def _until(moment: datetime, now: datetime) -> str:
-    minutes = max(int((moment - now).total_seconds() // 60), 0)
-    return f"{minutes // 60} h {minutes % 60:02d} min"
-
-
 def quota_lines(status: QuotaStatus, now: datetime) -> list[str]:
     """The four ``modelscope-ratelimit-*`` values and the reset time, as printable lines."""
     values = (
@@ -135,16 +124,6 @@ def quota_lines(status: QuotaStatus, now: datetime) -> list[str]:
         )
     lines.append(f"  {reset_sentence(status, now)}")
     return lines
-
-
-def reset_sentence(status: QuotaStatus, now: datetime) -> str:
-    """When the daily counts usually reset (00:00 UTC+8; not a promise: reference
-    modelscope-api.md §3.1, §8.2), and how long that is from ``now``."""
-    resets = status.resets_at or next_reset(now)
-    return (
-        f"{USUAL_RESET}, so it probably resets at {resets.strftime('%Y-%m-%d %H:%M')} UTC+8 "
-        f"(in {_until(resets, now)}); credits can come back sooner."
-    )
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
