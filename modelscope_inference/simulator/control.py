@@ -154,9 +154,12 @@ def _set_quota(state: SimulatorState, body: Any, request: Request) -> Any:
     limits = fields.get("model_limits")
     if limits is not None and not isinstance(limits, dict):
         raise WireError('"model_limits" must be an object of model id -> daily calls')
-    model_limits = {
-        str(k): _int_or_none(v, f"model_limits.{k}") or 0 for k, v in (limits or {}).items()
-    }
+    model_limits: dict[str, int] = {}
+    for model, limit in (limits or {}).items():
+        calls = _int_or_none(limit, f"model_limits.{model}")
+        if calls is None:  # null would otherwise read as 0 and spend the quota by surprise
+            raise WireError(f'"model_limits.{model}" must be a whole number >= 0, not null')
+        model_limits[str(model)] = calls
     state.quota.configure(
         _int_or_none(fields.get("account_limit"), "account_limit"),
         model_limits or None,
