@@ -5,26 +5,27 @@ spent. The library reads the ``modelscope-ratelimit-*`` headers, raises ``QuotaE
 at once (retrying a spent quota cannot help) and, for a model-scoped limit, moves on to the next
 of ``fallback_models``.
 
-With the local simulator (no ``MODELSCOPE_API_KEY``), ``sim.set_quota`` spends the quotas on
-purpose. Against the real service the same code runs, and falls back only if a quota really is
-spent. Run it with ``python examples/quota_fallback.py``.
+On a simulator (the embedded one when no ``MODELSCOPE_API_KEY`` is set, or one you started with
+``modelscope-inference simulate`` and named in ``MODELSCOPE_BASE_URL``), ``sim.set_quota``
+spends the primary model's quota first, so the fallback visibly happens. Against the real
+service the same code runs, and falls back only if a quota really is spent. Run it with
+``python examples/quota_fallback.py``.
 """
 
 from __future__ import annotations
 
 import logging
 
-from _common import modelscope_service
+from _common import SimulatorHandle, modelscope_service
 
 from langchain_modelscope import ChatModelScope
 from modelscope_inference import QuotaExhaustedError
-from modelscope_inference.simulator import Simulator
 
 PRIMARY = "Qwen/Qwen3-32B"
 FALLBACKS = ["Qwen/Qwen3-8B", "deepseek-ai/DeepSeek-V3.1"]
 
 
-def main(sim: Simulator | None) -> None:
+def main(sim: SimulatorHandle | None) -> None:
     if sim is not None:
         sim.set_quota(model_limits={PRIMARY: 0})  # PRIMARY's daily quota is spent
         print(f"[simulator] {PRIMARY} has no calls left today.\n")
@@ -62,6 +63,7 @@ def main(sim: Simulator | None) -> None:
             ChatModelScope(model=FALLBACKS[1], fallback_models=FALLBACKS[:1]).invoke("Hi")
         except QuotaExhaustedError as exc:
             print(f"4. account quota spent: scope={exc.scope}; retry after {exc.resets_at}")
+        sim.reset()  # leave the simulator as we found it: it may be shared with other runs
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import warnings
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from operator import itemgetter
 from typing import Any, Literal, cast
@@ -512,8 +511,9 @@ class ChatModelScope(BaseChatModel, ModelScopeConnection):
 
         ``tool_choice``: ``"auto"``, ``"none"``, ``"any"``/``"required"``, a tool name, or
         ``True`` (the single tool; ``"required"`` when there are several). Thinking mode
-        rejects a forced choice, so the core then sends ``"auto"`` and a ``UserWarning`` says
-        so. ``strict`` and ``parallel_tool_calls`` are sent only when given.
+        rejects a forced choice, so the core then sends ``"auto"`` and logs one warning
+        saying so (logger ``modelscope_inference``). ``strict`` and ``parallel_tool_calls``
+        are sent only when given.
 
         Example:
             >>> llm.bind_tools([add, multiply], tool_choice="any").invoke("3 + 4?").tool_calls
@@ -882,7 +882,6 @@ def _result_from_chunks(chunks: list[ChatGenerationChunk]) -> ChatResult:
 
 
 def _chat_result(result: CoreChatResult) -> ChatResult:
-    _emit(result.warnings)
     generations = [
         ChatGeneration(
             message=_message_from_choice(choice, result, first=position == 0),
@@ -932,7 +931,6 @@ def _invalid_tool_call(call: ParsedToolCall) -> InvalidToolCall:
 def _chunk_from_delta(delta: ChatDelta) -> ChatGenerationChunk:
     """One core delta as a LangChain chunk; the closing delta carries usage and metadata."""
     if delta.done:
-        _emit(delta.warnings)
         last = _LastChunk(
             content="",
             usage_metadata=_usage_metadata(delta.usage),
@@ -999,9 +997,3 @@ def _response_metadata(
         "quota": quota.to_dict() if quota is not None else None,
     }
     return {key: value for key, value in metadata.items() if value is not None}
-
-
-def _emit(messages: Sequence[str]) -> None:
-    """Surface the core's notes on what it changed (e.g. a downgraded ``tool_choice``)."""
-    for message in messages:
-        warnings.warn(message, UserWarning, stacklevel=3)

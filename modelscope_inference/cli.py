@@ -1,4 +1,5 @@
-"""``modelscope-inference``: ``demo``, ``models``, ``check``, ``simulate`` and ``image``.
+"""``modelscope-inference``: ``demo``, ``models``, ``check``, ``simulate``, ``simulator`` and
+``image``.
 
 Every command has ``--help``. Failures print one line on stderr (``error: ...``, with the token
 redacted) and exit non-zero; no traceback. ``python -m modelscope_inference`` is the same command.
@@ -20,13 +21,12 @@ import httpx
 from modelscope_inference import catalog
 from modelscope_inference._lazy import caught, errors
 from modelscope_inference.cli_images import add_image_command
-from modelscope_inference.quota import (
-    QUOTA_HEADERS,
-    USUAL_RESET,
-    QuotaStatus,
-    next_reset,
-    utc_now,
+from modelscope_inference.cli_simulator import (
+    add_model_options,
+    add_simulator_commands,
+    added_models,
 )
+from modelscope_inference.quota import QUOTA_HEADERS, QuotaStatus, reset_sentence, utc_now
 from modelscope_inference.redaction import redact
 from modelscope_inference.settings import DEFAULT_BASE_URL, resolve_base_url
 
@@ -106,11 +106,6 @@ def _cmd_models(args: argparse.Namespace) -> int:
 # --- check ----------------------------------------------------------------------------------
 
 
-def _until(moment: datetime, now: datetime) -> str:
-    minutes = max(int((moment - now).total_seconds() // 60), 0)
-    return f"{minutes // 60} h {minutes % 60:02d} min"
-
-
 def quota_lines(status: QuotaStatus, now: datetime) -> list[str]:
     """The four ``modelscope-ratelimit-*`` values and the reset time, as printable lines."""
     values = (
@@ -131,16 +126,6 @@ def quota_lines(status: QuotaStatus, now: datetime) -> list[str]:
         )
     lines.append(f"  {reset_sentence(status, now)}")
     return lines
-
-
-def reset_sentence(status: QuotaStatus, now: datetime) -> str:
-    """When the daily counts usually reset (00:00 UTC+8; not a promise: reference
-    modelscope-api.md §3.1, §8.2), and how long that is from ``now``."""
-    resets = status.resets_at or next_reset(now)
-    return (
-        f"{USUAL_RESET}, so it probably resets at {resets.strftime('%Y-%m-%d %H:%M')} UTC+8 "
-        f"(in {_until(resets, now)}); credits can come back sooner."
-    )
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
@@ -192,8 +177,11 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise CommandError(
             f"the simulator needs the simulator extra ({exc.name} is missing): "
-            "pip install 'modelscope-inference[simulator]'"
+            "pip install -e '.[simulator]' from a clone of modelscope-inference"
         ) from exc
+    models, lines = added_models(args.add_model)
+    for line in lines:
+        print(line, file=sys.stderr, flush=True)
     serve(
         host=args.host,
         port=args.port,
@@ -201,7 +189,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         latency=args.latency,
         account_limit=args.account_limit,
         default_model_limit=args.model_limit,
-        models=args.add_model,
+        models=models,
     )
     return 0
 
@@ -302,15 +290,10 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument(
         "--model-limit", type=int, default=500, help="daily calls per model (default 500)"
     )
-    simulate.add_argument(
-        "--add-model",
-        action="append",
-        default=[],
-        metavar="ID",
-        help="serve an extra model id (repeatable; its kind is guessed from the id)",
-    )
+    add_model_options(simulate)
     simulate.set_defaults(func=_cmd_simulate)
     add_image_command(commands)
+    add_simulator_commands(commands)
     return parser
 
 

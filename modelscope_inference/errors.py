@@ -49,6 +49,8 @@ from typing import Any
 import httpx
 import openai
 
+from modelscope_inference.links import TOKEN_PAGE as TOKEN_PAGE
+
 # QuotaScope and TOKEN_PAGE live where importing them does not import openai; re-exported here.
 from modelscope_inference.quota import USUAL_RESET, QuotaStatus, parse_quota_headers, utc_now
 from modelscope_inference.quota import QuotaScope as QuotaScope
@@ -58,7 +60,6 @@ from modelscope_inference.redaction import (
     redacted_request,
     redacted_response,
 )
-from modelscope_inference.settings import TOKEN_PAGE as TOKEN_PAGE
 
 BINDING_DOC = "https://modelscope.cn/docs/accounts/aliyun-binding-and-authorization"
 MODELS_PAGE = "https://modelscope.cn/models?filter=inference_type"

@@ -85,6 +85,26 @@ def next_reset(after: datetime) -> datetime:
     return midnight + timedelta(days=1)
 
 
+def reset_sentence(status: QuotaStatus, now: datetime) -> str:
+    """When the daily counts usually reset (00:00 UTC+8; not a promise: reference
+    modelscope-api.md §3.1, §8.2), and how long that is from ``now``: what ``check`` and the
+    demo print.
+
+    >>> reset_sentence(QuotaStatus(), datetime(2025, 1, 1, 22, 30, tzinfo=SHANGHAI))
+    'ModelScope usually resets daily counts at 00:00 UTC+8, so it probably resets at ...'
+    """
+    resets = status.resets_at or next_reset(now)
+    return (
+        f"{USUAL_RESET}, so it probably resets at {resets.strftime('%Y-%m-%d %H:%M')} UTC+8 "
+        f"(in {_until(resets, now)}); credits can come back sooner."
+    )
+
+
+def _until(moment: datetime, now: datetime) -> str:
+    minutes = max(int((moment - now).total_seconds() // 60), 0)
+    return f"{minutes // 60} h {minutes % 60:02d} min"
+
+
 def check_probe_interval(seconds: float) -> float:
     """``seconds`` as a float, or a :class:`ValueError` naming the option.
 

@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from modelscope_inference._lazy import errors
+from modelscope_inference.links import TOKEN_PAGE as TOKEN_PAGE
 from modelscope_inference.redaction import mask_token, register_secret
 
-TOKEN_PAGE = "https://modelscope.cn/my/myaccesstoken"
 DEFAULT_BASE_URL = "https://api-inference.modelscope.cn/v1"
 INTERNATIONAL_BASE_URL = "https://api-inference.modelscope.ai/v1"
 TOKEN_ENV_VARS = ("MODELSCOPE_API_KEY", "MODELSCOPE_SDK_TOKEN", "MODELSCOPE_API_TOKEN")

@@ -15,12 +15,9 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from modelscope_inference._lazy import errors
-
-if TYPE_CHECKING:
-    from modelscope_inference.chat import ChatRequest
 
 __all__ = [
     "KNOWN_PARAMS",
@@ -127,7 +124,23 @@ def _check_max_tokens(value: object) -> None:
         )
 
 
-def check_request(request: ChatRequest, *, stream: bool) -> None:
+class ChatRequestFields(Protocol):
+    """The fields of :class:`~modelscope_inference.chat.ChatRequest` checked here (a protocol:
+    :mod:`.chat` imports this module, so this one does not import it)."""
+
+    @property
+    def model(self) -> str: ...
+    @property
+    def fallback_models(self) -> Sequence[str]: ...
+    @property
+    def params(self) -> Mapping[str, Any]: ...
+    @property
+    def tools(self) -> Sequence[Mapping[str, Any]] | None: ...
+    @property
+    def tool_choice(self) -> str | Mapping[str, Any] | None: ...
+
+
+def check_request(request: ChatRequestFields, *, stream: bool) -> None:
     """Refuse a request the service cannot take as asked; ``stream`` when the caller streams.
 
     Example:

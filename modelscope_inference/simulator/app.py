@@ -9,8 +9,10 @@ never refused for quota, and answered without quota headers.
 
 >>> from modelscope_inference.simulator.state import SimulatorState
 >>> app = create_app(SimulatorState())
->>> sorted(r.path for r in app.routes)[1:4]  # and /files/..., /v1/images/..., /v1/tasks/...
+>>> sorted(r.path for r in app.routes if r.path.startswith("/v1"))[:3]  # then models, tasks
 ['/v1/chat/completions', '/v1/embeddings', '/v1/images/generations']
+
+The ``/_simulator/...`` routes (:mod:`.control`) steer a simulator from another process.
 """
 
 from __future__ import annotations
@@ -32,14 +34,17 @@ from starlette.types import Receive, Scope, Send
 
 from . import errors
 from .brain import ChatRequest, Completion, ToolCallOut, respond, usage_of
+from .control import control_routes
 from .embeddings import embed, encode_base64, normalize
 from .errors import ApiError
 from .faults import Fault, FaultKind, StreamShape
+from .gate import authenticate, loads
+from .images import image_routes
 from .models import ModelSpec
 from .quota import QuotaSnapshot
 from .render import completion_body, stream_events
 from .script import Reply
-from .state import UNBOUND_TOKEN, SimulatorState
+from .state import SimulatorState
 from .text import count_tokens
 from .validation import EmbeddingRequest, parse_chat, parse_embedding
 
@@ -72,7 +77,6 @@ def install_log_filter() -> None:
 
 def create_app(state: SimulatorState) -> Starlette:
     """The Starlette app serving `state`."""
-    from .images import image_routes  # here: it imports this module's helpers
 
     api = _Api(state)
     routes = [
@@ -80,6 +84,7 @@ def create_app(state: SimulatorState) -> Starlette:
         Route("/v1/embeddings", api.embeddings, methods=["POST"]),
         Route("/v1/models", api.models, methods=["GET"]),
         *image_routes(state, api),
+        *control_routes(state),  # /_simulator/...: steer it from another process
     ]
     # reference: modelscope-api.md §1.6, unknown routes answer "404 page not found" [CODE]
     handlers = {404: _not_found, 405: _not_allowed}
@@ -156,9 +161,9 @@ class _Api:
 
     async def _gate(self, request: Request, stream_key: bool) -> _Gate:
         """Record, delay, authenticate and take faults; `early` is set to answer right away."""
-        body = _loads(await request.body())
+        body = loads(await request.body())
         rid = await self._begin(request, body)
-        auth = _authenticate(request.headers.get("authorization"), self.state.token)
+        auth = authenticate(request.headers.get("authorization"), self.state.token)
         if auth is not None:
             return _Gate(rid, body, [], _error(auth, rid))
         model = body.get("model") if isinstance(body, dict) else None
@@ -265,21 +270,6 @@ def _null_choices(req: ChatRequest, completion_id: str, created: int, headers: H
     return _EventStream(events, headers, StreamShape())
 
 
-def _authenticate(header: str | None, token: str) -> ApiError | None:
-    scheme, _, given = (header or "").partition(" ")
-    given = given.strip() if scheme.lower() == "bearer" else ""
-    if given == token:
-        return None
-    if given == UNBOUND_TOKEN:
-        # reference: modelscope-api.md §2/§3.3, account without Alibaba Cloud binding
-        return errors.unbound_account()
-    if not given:
-        # reference: modelscope-api.md §8.1, no token at all (2026): singular "error"
-        return errors.missing_token()
-    # reference: modelscope-api.md §8.1, invalid token (2026): "errors" with request_id inside
-    return errors.invalid_token()
-
-
 def _quota_429(rid: str, quota_headers: Headers) -> Response:
     # reference: modelscope-api.md §3.2/§3.3, quota 429 with the four headers; 0 marks the
     # spent counter (per-model vs account).
@@ -325,15 +315,6 @@ def _embedding_payload(req: EmbeddingRequest) -> dict[str, Any]:
     tokens = sum(max(count_tokens(t), 1) for t in req.inputs)
     usage = {"prompt_tokens": tokens, "total_tokens": tokens}
     return {"object": "list", "data": data, "model": req.model.id, "usage": usage}
-
-
-def _loads(raw: bytes) -> Any:
-    if not raw:
-        return None
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return None
 
 
 def _seconds(value: float) -> str:

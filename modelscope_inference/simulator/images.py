@@ -30,7 +30,7 @@ import uuid
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -38,12 +38,9 @@ from starlette.routing import Route
 
 from . import errors
 from .errors import ApiError
-from .faults import Fault, FaultKind
+from .faults import Fault, FaultBook, FaultKind
+from .gate import authenticate, loads
 from .quota import QuotaBook
-
-if TYPE_CHECKING:
-    from .app import _Api
-    from .state import SimulatorState
 
 __all__ = ["IMAGE_MODELS", "ImageTasks", "image_routes", "render_png"]
 
@@ -176,7 +173,25 @@ class ImageTasks:
         return None if task is None else task.started + task.duration
 
 
-def image_routes(state: SimulatorState, api: _Api) -> list[Route]:
+class _Api(Protocol):
+    """What the image routes use of the API routes (:class:`.app._Api`); a protocol, so this
+    module does not import :mod:`.app`, which imports it."""
+
+    async def _begin(self, request: Request, body: Any = None) -> str: ...
+
+    def _fault_response(self, fault: Fault, rid: str, model: str) -> Response: ...
+
+
+class _State(Protocol):
+    """What the image routes read of :class:`.state.SimulatorState` (which imports this
+    module for :class:`ImageTasks`)."""
+
+    token: str
+    faults: FaultBook
+    images: ImageTasks
+
+
+def image_routes(state: _State, api: _Api) -> list[Route]:
     """The three routes of the AIGC API, served from ``state.images``."""
     routes = _ImageRoutes(state, api)
     return [
@@ -187,7 +202,7 @@ def image_routes(state: SimulatorState, api: _Api) -> list[Route]:
 
 
 class _ImageRoutes:
-    def __init__(self, state: SimulatorState, api: _Api) -> None:
+    def __init__(self, state: _State, api: _Api) -> None:
         self.state = state
         self.api = api
 
@@ -196,9 +211,7 @@ class _ImageRoutes:
         return self.state.images
 
     async def submit(self, request: Request) -> Response:
-        from .app import _loads
-
-        body = _loads(await request.body())
+        body = loads(await request.body())
         early, rid, model = await self._gate(request, body, _model_of(body))
         if early is not None:
             return early
@@ -248,10 +261,8 @@ class _ImageRoutes:
         self, request: Request, body: Any, model: str
     ) -> tuple[Response | None, str, str]:
         """Record, delay, authenticate, and answer a fault (a 429 carries the AIGC quota)."""
-        from .app import _authenticate
-
         rid = await self.api._begin(request, body)
-        auth = _authenticate(request.headers.get("authorization"), self.state.token)
+        auth = authenticate(request.headers.get("authorization"), self.state.token)
         if auth is not None:
             return _error(auth, rid, []), rid, model
         replacing = next(

@@ -97,7 +97,11 @@ class ModelSpec:
         }
 
 
-_THINKING_ONLY = re.compile(r"-Thinking-2507$|^deepseek-ai/DeepSeek-R1|^Qwen/QwQ-", re.IGNORECASE)
+# "-Thinking" with or without a date (Qwen3-...-Thinking-2507, Qwen3-Next-80B-A3B-Thinking),
+# "Thinker" anywhere, R1 and QwQ: the ways thinking-only ids are named (§4.1).
+_THINKING_ONLY = re.compile(
+    r"-Thinking(?:-\d+)?$|Thinker|^deepseek-ai/DeepSeek-R1|/QwQ-", re.IGNORECASE
+)
 _HYBRID = re.compile(r"^Qwen/Qwen3-\d+(?:\.\d+)?B(?:-A\d+B)?$")  # Qwen3-32B, Qwen3-235B-A22B
 _VISION = re.compile(r"-VL-|/QVQ-", re.IGNORECASE)
 _EMBEDDING = re.compile(r"Embedding|/bge-|/gte-", re.IGNORECASE)
@@ -108,6 +112,8 @@ def classify_model_id(model_id: str, dimension: int = 1024) -> ModelSpec:
 
     >>> classify_model_id("Qwen/Qwen3-14B").kind
     <ModelKind.HYBRID: 'hybrid'>
+    >>> classify_model_id("Acme/NewThinker-Thinking").kind
+    <ModelKind.THINKING: 'thinking'>
     """
     if _EMBEDDING.search(model_id):
         return ModelSpec(model_id, ModelKind.EMBEDDING, dimension=dimension)

@@ -21,10 +21,11 @@ import uvicorn
 from .app import create_app, install_log_filter
 from .faults import Fault
 from .images import ImageTasks
-from .models import ModelSpec
+from .models import ModelKind, ModelSpec
 from .quota import DEFAULT_ACCOUNT_LIMIT, DEFAULT_MODEL_LIMIT, Clock, QuotaSnapshot
 from .script import Reply
 from .state import DEFAULT_TOKEN, RecordedRequest, SimulatorState
+from .wire import model_from_json
 
 __all__ = ["Simulator", "serve"]
 
@@ -245,6 +246,16 @@ class Simulator:
         >>> sim.script(Reply.text("one"), Reply.text("two"))  # doctest: +SKIP
         """
         self._state.scripts.push(replies, times)
+
+    def add_model(self, model_id: str, kind: ModelKind | str | None = None) -> ModelSpec:
+        """Serve one more model from now on; with no ``kind`` it is guessed from the id.
+
+        >>> sim.add_model("Acme/NewThinker-Thinking").kind  # doctest: +SKIP
+        <ModelKind.THINKING: 'thinking'>
+        """
+        spec, _ = model_from_json({"id": model_id, "kind": getattr(kind, "value", kind)})
+        self._state.catalog[spec.id] = spec
+        return spec
 
     @property
     def json_schema_supported(self) -> bool:

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from .faults import FaultBook
+from .gate import UNBOUND_TOKEN
 from .images import DEFAULT_AIGC_LIMIT, DEFAULT_AIGC_MODEL_LIMIT, ImageTasks
 from .models import ModelSpec, build_catalog
 from .quota import DEFAULT_ACCOUNT_LIMIT, DEFAULT_MODEL_LIMIT, Clock, QuotaBook
@@ -32,7 +33,6 @@ __all__ = [
 ]
 
 DEFAULT_TOKEN = "ms-simulator"
-UNBOUND_TOKEN = "ms-unbound"
 _SECRET_HEADERS = {"authorization", "api-key", "x-api-key"}
 
 

@@ -29,7 +29,11 @@ __all__ = [
 
 _TOKEN = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]|\w+|[^\w\s]")
 _WORD_CHUNK = re.compile(r"\s*\S+\s*|\s+")
-_NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?![\w])")
+_NUMBER = re.compile(
+    r"(?<![\w.])(-?\d+(?:\.\d+)?)(?![\w])(?:\s+(thousand|million|billion)\b)?", re.IGNORECASE
+)
+# "a city of 12 million people": a structured answer's population is 12000000, not 12
+_SCALE = {"": 1, "thousand": 1_000, "million": 1_000_000, "billion": 1_000_000_000}
 _QUOTED = re.compile(
     r"(?<!\w)'([^'\n]{1,200}?)'(?!\w)|\"([^\"\n]{1,200}?)\"|“([^”\n]{1,200}?)”|`([^`\n]{1,200}?)`"
 )
@@ -68,8 +72,13 @@ def split_words(text: str) -> list[str]:
 
 
 def numbers_in(text: str) -> list[float]:
-    """Standalone numbers in reading order ("Qwen3" and "8B" are not numbers)."""
-    return [float(m) for m in _NUMBER.findall(text)]
+    """Standalone numbers in reading order ("Qwen3" and "8B" are not numbers), scaled by a
+    following "thousand", "million" or "billion".
+
+    >>> numbers_in("Add 3 and 4.5; Hangzhou has 12 million people")
+    [3.0, 4.5, 12000000.0]
+    """
+    return [float(n) * _SCALE[scale.lower()] for n, scale in _NUMBER.findall(text)]
 
 
 def quoted_in(text: str) -> list[str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
@@ -14,8 +13,9 @@ from modelscope_inference.cli import main
 from modelscope_inference.simulator import UNBOUND_TOKEN, Simulator
 
 from .conftest import clean_environ
+from .processes import simulate
 
-COMMANDS = ["demo", "models", "check", "simulate"]
+COMMANDS = ["demo", "models", "check", "simulate", "simulator"]
 
 
 def _free_port() -> int:
@@ -217,23 +217,9 @@ def test_check_reports_an_unknown_model(
 
 
 def test_simulate_serves_the_simulator_until_stopped() -> None:
-    port = _free_port()
-    command = [sys.executable, "-m", "modelscope_inference", "simulate", "--port", str(port)]
-    command += ["--token", "ms-test", "--add-model", "Org/Extra-Model"]
-    proc = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_environ()
-    )
-    try:
-        url = f"http://127.0.0.1:{port}/v1"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                models = httpx.get(f"{url}/models", timeout=2).json()
-                break
-            except httpx.TransportError:
-                assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-                assert time.monotonic() < deadline, "the simulator did not start"
-                time.sleep(0.1)
+    with simulate("--add-model", "Org/Extra-Model", token="ms-test") as served:
+        url = served.base_url
+        models = httpx.get(f"{url}/models", timeout=10, trust_env=False).json()
         assert "Org/Extra-Model" in {m["id"] for m in models["data"]}
         reply = httpx.post(
             f"{url}/chat/completions",
@@ -243,8 +229,6 @@ def test_simulate_serves_the_simulator_until_stopped() -> None:
             },
             headers={"Authorization": "Bearer ms-test"},
             timeout=10,
+            trust_env=False,
         )
         assert reply.status_code == 200
-    finally:
-        proc.terminate()
-        proc.communicate(timeout=15)

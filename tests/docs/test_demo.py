@@ -80,7 +80,7 @@ def test_a_missing_extra_is_skipped_with_an_install_hint(monkeypatch: pytest.Mon
     assert status == 0
     rag = out.split("[4/5]")[1].split("[5/5]")[0]
     assert "skipped" in rag
-    assert "pip install 'modelscope-inference[llama-index]'" in rag
+    assert "pip install -e '.[llama-index]'" in rag
 
 
 def test_without_langchain_agents_the_demo_uses_a_tool_loop(
@@ -118,3 +118,27 @@ def test_a_failing_step_makes_the_exit_status_1(monkeypatch: pytest.MonkeyPatch)
     assert status == 1
     assert "failed    ModelScope refused the token" in out
     assert "ms-wrong" not in out
+
+
+def test_the_first_answer_comes_before_any_framework_is_imported() -> None:
+    # Importing LangChain and LlamaIndex is most of the tour's time (issue 16), so the first
+    # step runs on the core alone; checked by what is imported, not by a clock.
+    code = (
+        "import io, sys\n"
+        "from modelscope_inference.demo import DemoOptions, _connection, step_plain_chat\n"
+        "out = io.StringIO()\n"
+        "with _connection(DemoOptions(force_simulator=True), out) as conn:\n"
+        "    step_plain_chat(conn, DemoOptions(), out)\n"
+        "assert 'answer' in out.getvalue(), out.getvalue()\n"
+        "loaded = {m.split('.')[0] for m in sys.modules}\n"
+        "print(sorted(loaded & {'langchain_core', 'langchain', 'llama_index', 'openai'}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=clean_environ(),
+        timeout=110,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

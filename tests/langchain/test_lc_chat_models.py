@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+import logging
 import types
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -544,14 +546,20 @@ def test_structured_output_on_a_thinking_model_uses_json_mode_with_the_schema_in
     assert '"punchline"' in system["content"] and '"title": "Joke"' in system["content"]
 
 
-def test_function_calling_on_a_thinking_model_warns_about_the_downgrade(
-    chat: Chat, sim: Simulator
+def test_function_calling_on_a_thinking_model_warns_once_about_the_downgrade(
+    chat: Chat, sim: Simulator, caplog: pytest.LogCaptureFixture
 ) -> None:
     llm = chat(THINKING).with_structured_output(Joke, method="function_calling")
+    caplog.set_level(logging.WARNING, logger="modelscope_inference")
 
-    with pytest.warns(UserWarning, match="tool_choice='auto'"):
+    with warnings.catch_warnings(record=True) as raised:
+        warnings.simplefilter("always")
         llm.invoke("Tell me a joke about cats")
 
+    # one event, one warning: the core's log line, not also a UserWarning (issue 16)
+    logged = [r.getMessage() for r in caplog.records if "tool_choice='auto'" in r.getMessage()]
+    assert len(logged) == 1
+    assert [str(w.message) for w in raised if "tool_choice" in str(w.message)] == []
     assert chat_bodies(sim)[0]["tool_choice"] == "auto"
 
 

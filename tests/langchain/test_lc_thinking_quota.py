@@ -3,6 +3,7 @@ streams. Each test checks what reached the simulator (``sim.requests``) as well 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 import pytest
@@ -138,15 +139,17 @@ def test_pass_back_reasoning_sends_it_with_the_assistant_turn(chat: Chat, sim: S
 
 
 def test_forced_tool_choice_in_thinking_mode_warns_and_sends_auto(
-    chat: Chat, sim: Simulator
+    chat: Chat, sim: Simulator, caplog: pytest.LogCaptureFixture
 ) -> None:
     def add(a: int, b: int) -> int:
         """Add two integers."""
         return a + b
 
     llm = chat(THINKING).bind_tools([add], tool_choice="any")
-    with pytest.warns(UserWarning, match="tool_choice"):
-        result = llm.invoke("What is 3 + 4?")
+    caplog.set_level(logging.WARNING, logger="modelscope_inference")
+    result = llm.invoke("What is 3 + 4?")
+
+    assert sum("tool_choice" in r.getMessage() for r in caplog.records) == 1
 
     [body] = chat_bodies(sim)
     assert body["tool_choice"] == "auto"
