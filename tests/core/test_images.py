@@ -21,12 +21,14 @@ from modelscope_inference import (
     ModelScopeClient,
     QuotaExhaustedError,
     RetryPolicy,
+    catalog,
 )
 from modelscope_inference.chat import ChatRequest
 from modelscope_inference.images import PollSchedule, RatioSchedule, check_request
 from modelscope_inference.quota import QuotaTracker, tracker_for
 from modelscope_inference.simulator import Fault, Simulator
 from modelscope_inference.simulator.images import NOT_FOUND
+from modelscope_inference.simulator.models import IMAGE_MODELS, ModelKind, build_catalog
 
 
 @dataclass
@@ -383,3 +385,28 @@ async def test_cancelling_an_async_wait_stops_polling(
         await waiting
     assert asyncio.all_tasks() == {asyncio.current_task()}
     assert len(_requests(sim, "GET")) == 1
+
+
+# --- the model list -------------------------------------------------------------------------
+
+
+def test_the_model_list_includes_every_image_model_as_an_image_kind(sim: Simulator) -> None:
+    listed = {m["id"] for m in httpx.get(f"{sim.base_url}/models").json()["data"]}
+    assert set(IMAGE_MODELS) <= listed
+    assert {build_catalog()[m].kind for m in IMAGE_MODELS} == {ModelKind.IMAGE}
+
+
+def test_the_simulator_and_the_catalog_agree_on_image_sizes() -> None:
+    for model, sides in IMAGE_MODELS.items():
+        assert catalog.lookup(model).kind == "image"
+        assert catalog.lookup(model).image_sides == sides, model
+
+
+def test_chat_with_an_image_model_is_refused_with_the_route_to_use(sim: Simulator) -> None:
+    reply = httpx.post(
+        f"{sim.base_url}/chat/completions",
+        json={"model": "Qwen/Qwen-Image", "messages": [{"role": "user", "content": "hi"}]},
+        headers={"Authorization": f"Bearer {sim.token}"},
+    )
+    assert reply.status_code == 400
+    assert "/v1/images/generations" in reply.text
