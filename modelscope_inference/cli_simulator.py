@@ -37,7 +37,7 @@ __all__ = [
 ]
 
 DEFAULT_URL = "http://127.0.0.1:8000"
-MODEL_KINDS = ("chat", "hybrid", "thinking", "vision", "embedding")
+MODEL_KINDS = ("chat", "hybrid", "thinking", "vision", "embedding", "image")
 # The simulator's ModelKind and FaultKind values, spelled out so that building the parser
 # imports no simulator (and no web server); a test checks they stay the same.
 FAULT_KINDS = (

@@ -7,7 +7,8 @@ image URLs are in ``output_images``) or ``FAILED`` (reference: modelscope-api.md
 
 Everything but the I/O is pure and shared by the sync and async twins: parameter checks (made
 before any request, with the documented ranges), the request body, reading a task, and the poll
-schedule (about 1 s at first, backing off towards 5 s, bounded by ``timeout``). Quota headers
+schedule (:class:`RatioSchedule`: each wait a fraction of the time elapsed, from 1 s up to
+5 s, bounded by ``timeout``). Quota headers
 and errors go through the transport's classifier and the shared quota tracker, where image
 models draw on an account budget of their own (:func:`~modelscope_inference.quota.account_pool`).
 
@@ -21,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 import re
 import time
@@ -28,7 +30,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from modelscope_inference import catalog
 from modelscope_inference._lazy import caught, errors
@@ -404,10 +406,48 @@ def finished(task: ImageTask, polls: int, elapsed: float) -> ImageResult | None:
 # --- polling --------------------------------------------------------------------------------
 
 
+class Schedule(Protocol):
+    """When to poll next: any object with this one method (see :class:`RatioSchedule`)."""
+
+    def delay(self, sleeps: int, elapsed: float) -> float:
+        """Seconds to wait before the next poll, after ``sleeps`` waits and ``elapsed``
+        seconds since the task was submitted."""
+        ...
+
+
+@dataclass(frozen=True)
+class RatioSchedule:
+    """The default: each wait is ``ratio`` times the time elapsed since submitting, at least
+    ``floor`` and at most ``cap`` seconds.
+
+    Why: a task that ends just after a poll is seen one wait later, so the result comes at
+    most ``max(ratio * duration, floor)`` seconds after the task is done (and never more than
+    ``cap``): the added latency is bounded relative to the task's duration by construction,
+    for every duration, while the number of polls grows only with its logarithm. With the
+    defaults: at most 1 s for a task up to 6.7 s, at most 15 % of any longer one, 18 polls for
+    a 30 s task. No schedule gets both 15 % and 12 polls over 2-30 s (that needs 21 polls);
+    ``bench/polling.py`` measures it, ``bench/RESULTS.md`` has the figures and the trade-off.
+    Pass ``PollSchedule()`` for fewer polls (11 at 30 s) and up to 30 % added latency.
+
+    Example:
+        >>> RatioSchedule().delay(0, 0.0), RatioSchedule().delay(9, 10.0)
+        (1.0, 1.5)
+    """
+
+    ratio: float = 0.15
+    floor: float = 1.0
+    cap: float = 5.0
+
+    def delay(self, sleeps: int, elapsed: float) -> float:
+        """``ratio * elapsed`` within ``[floor, cap]``."""
+        return min(max(self.ratio * elapsed, self.floor), self.cap)
+
+
 @dataclass(frozen=True)
 class PollSchedule:
-    """When to poll: ``first`` seconds after submitting, then each wait ``factor`` times the
-    last, capped at ``cap``. The default makes 11 polls over a 30 s task.
+    """Geometric backoff: ``first`` seconds after submitting, then each wait ``factor`` times
+    the last, capped at ``cap`` (11 polls over a 30 s task, but up to 29 % added latency on a
+    10 s one: the ratio-bounded :class:`RatioSchedule` is the default).
 
     Example:
         >>> list(itertools.islice(PollSchedule().delays(), 5))
@@ -418,12 +458,13 @@ class PollSchedule:
     factor: float = 1.2
     cap: float = 5.0
 
+    def delay(self, sleeps: int, elapsed: float) -> float:
+        """The ``sleeps``-th wait: ``first * factor ** sleeps``, capped."""
+        return min(self.first * self.factor**sleeps, self.cap)
+
     def delays(self) -> Iterator[float]:
         """The waits between polls, forever."""
-        delay = self.first
-        while True:
-            yield min(delay, self.cap)
-            delay *= self.factor
+        return (self.delay(n, 0.0) for n in itertools.count())
 
 
 @dataclass
@@ -435,15 +476,14 @@ class PollState:
     model: str
     timeout: float
     clock: Clock
-    schedule: PollSchedule = field(default_factory=PollSchedule)
+    schedule: Schedule = field(default_factory=RatioSchedule)
     started: float = 0.0
     polls: int = 0
+    sleeps: int = 0
     last: ImageTask | None = None
-    _delays: Iterator[float] = field(init=False)
 
     def __post_init__(self) -> None:
         self.started = self.clock()
-        self._delays = self.schedule.delays()
 
     @property
     def elapsed(self) -> float:
@@ -459,10 +499,13 @@ class PollState:
     def next_wait(self) -> float:
         """Seconds to sleep before the next poll (never past the deadline, so the last poll
         lands on it); the timeout error once the deadline has passed."""
-        left = self.timeout - self.elapsed
+        elapsed = self.elapsed
+        left = self.timeout - elapsed
         if left <= 0:
             raise self.timed_out()
-        return min(next(self._delays), left)
+        wait = self.schedule.delay(self.sleeps, elapsed)
+        self.sleeps += 1
+        return min(wait, left)
 
     def timed_out(self) -> errors.ImageTaskTimeoutError:
         """The error for a task still running at the deadline; it carries the ``task_id``."""
@@ -508,13 +551,13 @@ class ImageClient(GatedClient):
         *,
         preflight: bool = True,
         probe_interval: float = DEFAULT_PROBE_INTERVAL,
-        schedule: PollSchedule | None = None,
+        schedule: Schedule | None = None,
         clock: Clock = time.monotonic,
         sleep: Sleep = time.sleep,
         async_sleep: AsyncSleep = asyncio.sleep,
     ) -> None:
         super().__init__(transport, policy, preflight=preflight, probe_interval=probe_interval)
-        self.schedule = schedule or PollSchedule()
+        self.schedule: Schedule = schedule or RatioSchedule()
         self.clock = clock
         self.sleep = sleep
         self.async_sleep = async_sleep

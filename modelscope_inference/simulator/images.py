@@ -40,21 +40,11 @@ from . import errors
 from .errors import ApiError
 from .faults import Fault, FaultBook, FaultKind
 from .gate import authenticate, loads
+from .models import EDIT_MODELS, IMAGE_MODELS
 from .quota import QuotaBook
 
 __all__ = ["IMAGE_MODELS", "ImageTasks", "image_routes", "render_png"]
 
-# reference: modelscope-api.md §1.6, §8.3: the AIGC ids and their size ranges (min, max side)
-IMAGE_MODELS: dict[str, tuple[int, int]] = {
-    "Qwen/Qwen-Image": (64, 1664),
-    "Qwen/Qwen-Image-Edit": (64, 1664),
-    "Qwen/Qwen-Image-Edit-2509": (64, 1664),
-    "Tongyi-MAI/Z-Image-Turbo": (512, 2048),
-    "MAILAND/majicflus_v1": (64, 1024),
-    "black-forest-labs/FLUX.1-Krea-dev": (64, 1024),
-    "AI-ModelScope/stable-diffusion-xl-base-1.0": (64, 2048),
-}
-EDIT_MODELS = frozenset({"Qwen/Qwen-Image-Edit", "Qwen/Qwen-Image-Edit-2509"})
 DEFAULT_SIZE = (1024, 1024)
 DEFAULT_DURATION = 1.0
 DEFAULT_AIGC_LIMIT = 500  # [INFERRED] the AIGC budget is not documented (§3.1)

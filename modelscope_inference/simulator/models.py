@@ -17,6 +17,8 @@ from enum import Enum
 
 __all__ = [
     "DEFAULT_MODELS",
+    "EDIT_MODELS",
+    "IMAGE_MODELS",
     "ModelKind",
     "ModelSpec",
     "build_catalog",
@@ -44,6 +46,8 @@ class ModelKind(str, Enum):
     """Chat model that also accepts image_url content parts."""
     EMBEDDING = "embedding"
     """Served on /v1/embeddings only."""
+    IMAGE = "image"
+    """AIGC: served on the async /v1/images/generations task API only (§1.6)."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,11 @@ class ModelSpec:
     def is_embedding(self) -> bool:
         """True for models served on /v1/embeddings rather than chat."""
         return self.kind is ModelKind.EMBEDDING
+
+    @property
+    def is_image(self) -> bool:
+        """True for AIGC models, served by the image task API rather than chat."""
+        return self.kind is ModelKind.IMAGE
 
     @property
     def free_tier(self) -> bool:
@@ -126,6 +135,18 @@ def classify_model_id(model_id: str, dimension: int = 1024) -> ModelSpec:
     return ModelSpec(model_id, ModelKind.CHAT)
 
 
+# reference: modelscope-api.md §1.6, §8.3: the AIGC ids and their size ranges (min, max side)
+IMAGE_MODELS: dict[str, tuple[int, int]] = {
+    "Qwen/Qwen-Image": (64, 1664),
+    "Qwen/Qwen-Image-Edit": (64, 1664),
+    "Qwen/Qwen-Image-Edit-2509": (64, 1664),
+    "Tongyi-MAI/Z-Image-Turbo": (512, 2048),
+    "MAILAND/majicflus_v1": (64, 1024),
+    "black-forest-labs/FLUX.1-Krea-dev": (64, 1024),
+    "AI-ModelScope/stable-diffusion-xl-base-1.0": (64, 2048),
+}
+EDIT_MODELS = frozenset({"Qwen/Qwen-Image-Edit", "Qwen/Qwen-Image-Edit-2509"})
+
 DEFAULT_MODELS: tuple[ModelSpec, ...] = (
     # plain chat with tools (reference: modelscope-api.md §4.3, §4.8)
     ModelSpec("Qwen/Qwen2.5-7B-Instruct", ModelKind.CHAT),
@@ -147,6 +168,8 @@ DEFAULT_MODELS: tuple[ModelSpec, ...] = (
     ModelSpec("Qwen/Qwen3-Embedding-0.6B", ModelKind.EMBEDDING, dimension=1024),
     ModelSpec("Qwen/Qwen3-Embedding-8B", ModelKind.EMBEDDING, dimension=4096),
     ModelSpec("BAAI/bge-large-zh-v1.5", ModelKind.EMBEDDING, dimension=1024),
+    # AIGC, listed by /v1/models like the rest: the real list mixes them in (§1.5)
+    *(ModelSpec(model_id, ModelKind.IMAGE) for model_id in IMAGE_MODELS),
 )
 
 

@@ -66,6 +66,10 @@ def parse_chat(body: Any, catalog: Mapping[str, ModelSpec]) -> ChatRequest | Api
         return invalid_parameter(
             f"Model '{spec.id}' is an embedding model; call POST /v1/embeddings instead."
         )
+    if spec.is_image:  # [INFERRED] the real wording for an AIGC model on chat is not known
+        return invalid_parameter(
+            f"Model '{spec.id}' is an image model; call POST /v1/images/generations instead."
+        )
     messages = body.get("messages")
     problem = _check_messages(messages, spec)
     if problem is not None:
@@ -79,8 +83,10 @@ def parse_embedding(body: Any, catalog: Mapping[str, ModelSpec]) -> EmbeddingReq
     if isinstance(spec, ApiError):
         return spec
     if not spec.is_embedding:
+        route = "/v1/images/generations" if spec.is_image else "/v1/chat/completions"
         return invalid_parameter(
-            f"Model '{spec.id}' is a chat model; call POST /v1/chat/completions instead."
+            f"Model '{spec.id}' is {'an image' if spec.is_image else 'a chat'} model; "
+            f"call POST {route} instead."
         )
     raw = body.get("input")
     inputs = [raw] if isinstance(raw, str) else raw

@@ -21,12 +21,14 @@ from modelscope_inference import (
     ModelScopeClient,
     QuotaExhaustedError,
     RetryPolicy,
+    catalog,
 )
 from modelscope_inference.chat import ChatRequest
-from modelscope_inference.images import PollSchedule, check_request
+from modelscope_inference.images import PollSchedule, RatioSchedule, check_request
 from modelscope_inference.quota import QuotaTracker, tracker_for
 from modelscope_inference.simulator import Fault, Simulator
 from modelscope_inference.simulator.images import NOT_FOUND
+from modelscope_inference.simulator.models import IMAGE_MODELS, ModelKind, build_catalog
 
 
 @dataclass
@@ -140,7 +142,13 @@ def test_the_schedule_starts_near_one_second_and_backs_off_to_five() -> None:
     assert delays[-1] == 5.0
 
 
-@pytest.mark.parametrize(("duration", "max_polls"), [(2, 2), (10, 7), (30, 12)])
+def test_the_default_schedule_waits_a_fraction_of_the_elapsed_time_within_floor_and_cap() -> None:
+    schedule = RatioSchedule()
+    assert [schedule.delay(0, t) for t in (0.0, 6.0, 10.0, 20.0, 40.0)] == [1.0, 1.0, 1.5, 3.0, 5.0]
+
+
+# the polls bench/polling.py measures for the default schedule (log-like growth, 5 s cap)
+@pytest.mark.parametrize(("duration", "max_polls"), [(2, 3), (10, 10), (30, 18), (60, 24)])
 def test_a_task_is_polled_sparingly(
     client: ModelScopeClient, sim: Simulator, fake: FakeTime, duration: float, max_polls: int
 ) -> None:
@@ -148,6 +156,25 @@ def test_a_task_is_polled_sparingly(
     result = client.images.generate(ImageRequest(prompt="a cat", size="64x64"))
     assert result.polls <= max_polls
     assert len(_requests(sim, "GET")) == result.polls
+
+
+@pytest.mark.parametrize("duration", [0.5, 2.0, 6.9, 7.31, 10.0, 10.01, 29.2, 30.0, 47.5])
+def test_a_done_task_is_seen_within_15_percent_of_its_duration_or_one_second(
+    client: ModelScopeClient, sim: Simulator, fake: FakeTime, duration: float
+) -> None:
+    sim.images.duration = duration
+    result = client.images.generate(ImageRequest(prompt="a cat", size="64x64"))
+    done = sim.images.done_at(result.task_id)
+    assert done is not None
+    assert 0 <= fake.now - done <= max(0.15 * duration, 1.0) + 1e-9
+
+
+def test_the_geometric_schedule_can_be_chosen_for_fewer_polls(
+    client: ModelScopeClient, sim: Simulator
+) -> None:
+    sim.images.duration = 30
+    client.images.schedule = PollSchedule()
+    assert client.images.generate(ImageRequest(prompt="a cat", size="64x64")).polls == 11
 
 
 def test_every_intermediate_status_is_tolerated(
@@ -358,3 +385,28 @@ async def test_cancelling_an_async_wait_stops_polling(
         await waiting
     assert asyncio.all_tasks() == {asyncio.current_task()}
     assert len(_requests(sim, "GET")) == 1
+
+
+# --- the model list -------------------------------------------------------------------------
+
+
+def test_the_model_list_includes_every_image_model_as_an_image_kind(sim: Simulator) -> None:
+    listed = {m["id"] for m in httpx.get(f"{sim.base_url}/models").json()["data"]}
+    assert set(IMAGE_MODELS) <= listed
+    assert {build_catalog()[m].kind for m in IMAGE_MODELS} == {ModelKind.IMAGE}
+
+
+def test_the_simulator_and_the_catalog_agree_on_image_sizes() -> None:
+    for model, sides in IMAGE_MODELS.items():
+        assert catalog.lookup(model).kind == "image"
+        assert catalog.lookup(model).image_sides == sides, model
+
+
+def test_chat_with_an_image_model_is_refused_with_the_route_to_use(sim: Simulator) -> None:
+    reply = httpx.post(
+        f"{sim.base_url}/chat/completions",
+        json={"model": "Qwen/Qwen-Image", "messages": [{"role": "user", "content": "hi"}]},
+        headers={"Authorization": f"Bearer {sim.token}"},
+    )
+    assert reply.status_code == 400
+    assert "/v1/images/generations" in reply.text

@@ -83,7 +83,7 @@ def test_models_lists_served_ids_with_catalog_capabilities(
     row = next(line for line in out.splitlines() if line.startswith("Qwen/Qwen3-32B "))
     assert row.split() == ["Qwen/Qwen3-32B", "chat", "hybrid", "yes", "128K", "qwen3"]
     assert "Qwen/Qwen3-Embedding-0.6B" in out
-    assert "15 models from GET" in out
+    assert "22 models from GET" in out  # 15 chat, vision and embedding + 7 image models
 
 
 def test_models_needs_and_sends_no_token(

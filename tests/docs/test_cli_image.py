@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from modelscope_inference.cli import main
+from modelscope_inference.simulator import Simulator
+from modelscope_inference.simulator.models import IMAGE_MODELS
 
 
 class _Terminal(io.StringIO):
@@ -67,3 +69,13 @@ def test_resuming_an_unknown_task_says_so(
 ) -> None:
     assert main(["image", "--task-id", "nope", "-o", str(tmp_path / "x.png")]) == 1
     assert "task not found" in capsys.readouterr().err
+
+
+def test_models_kind_image_lists_the_image_models(capsys: pytest.CaptureFixture[str]) -> None:
+    with Simulator() as sim:
+        assert main(["models", "--kind", "image", "--base-url", sim.base_url]) == 0
+    out = capsys.readouterr().out
+    rows = [line.split() for line in out.splitlines() if "/" in line.split(" ")[0]]
+    assert {row[0] for row in rows} == set(IMAGE_MODELS)
+    assert all(row[1] == "image" for row in rows)
+    assert f"{len(IMAGE_MODELS)} of " in out

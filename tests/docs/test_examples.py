@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import shutil
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted(p for p in (ROOT / "examples").glob("*.py") if not p.name.startswith("_"))
 EXPECTED = {
     "chain_prompt_template.py",
+    "image_generation.py",
     "langgraph_agent.py",
     "llamaindex_function_agent.py",
     "llamaindex_rag.py",
@@ -65,3 +69,21 @@ def test_quota_fallback_example_shows_each_way_out(
     assert "with_fallbacks  -> answered by Qwen/Qwen2.5-7B-Instruct" in out
     assert "QuotaExhaustedError: scope=model" in out
     assert "account quota spent: scope=account" in out
+
+
+def test_image_example_saves_a_png_and_draws_with_the_tool_and_a_chain(
+    runs: dict[str, subprocess.CompletedProcess[str]],
+) -> None:
+    out = runs["image_generation.py"].stdout
+    saved = re.search(r"saved (\S+) \((\d+)x(\d+) PNG\)", out)
+    assert saved is not None, out
+    path = Path(saved[1])
+    try:
+        data = path.read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n"
+        assert struct.unpack(">II", data[16:24]) == (512, 384)
+    finally:
+        shutil.rmtree(path.parent, ignore_errors=True)
+    assert re.search(r"LangChain tool -> content http://127\.0\.0\.1:\d+/files/images/", out)
+    assert "artifact: status SUCCEED" in out
+    assert re.search(r"chain +-> http://\S+\.png", out)
