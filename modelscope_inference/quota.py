@@ -387,7 +387,7 @@ class QuotaTracker:
             self._probing.update(probes)
         if self._shared is None:
             return Admission(probes=probes)
-        return self._claim_probes(probes, dict(spent))
+        return self._claim_probes(model, probes, wait)
 
     def release(self, admission: Admission) -> None:
         """End the probe ``admission`` was (nothing for an ordinary admission). What the answer
@@ -484,19 +484,33 @@ class QuotaTracker:
         if counts is not None:
             yield ("model", model), counts
 
-    def _claim_probes(self, probes: tuple[_Key, ...], spent: dict[_Key, _Counts]) -> Admission:
-        """Claim each probe in the store too (one prober across processes); when another
-        process holds one, give back what was taken and refuse, as a probe in flight."""
+    def _claim_probes(self, model: str, probes: tuple[_Key, ...], wait: timedelta) -> Admission:
+        """Claim each probe in the store too (one prober across processes). Refused, as a probe
+        in flight, while another process holds one; with the claims, the figures are read
+        again: a prober that finished between our read and our claim has written a fresh
+        refusal (or a quota that came back), and a second probe must not follow it."""
         assert self._shared is not None
         claims: list[tuple[str, str]] = []
         for key in probes:
-            store_key = self._store_key(key, "probe")
-            token = self._shared.claim(store_key)
+            token = self._shared.claim(self._store_key(key, "probe"))
             if token is None:
                 self.release(Admission(probes=probes, claims=tuple(claims)))
-                return Admission(key[0], spent[key].seen_at, None, probe_in_flight=True)
-            claims.append((store_key, token))
-        return Admission(probes=probes, claims=tuple(claims))
+                return Admission(key[0], None, None, probe_in_flight=True)
+            claims.append((self._store_key(key, "probe"), token))
+        admission = Admission(probes=probes, claims=tuple(claims))
+        self._pull(model)
+        now = self.clock()
+        with self._lock:
+            still = [(key, c) for key, c in self._scopes(model) if c.spent(now)]
+        for (scope, _), counts in still:
+            assert counts.seen_at is not None  # spent() checked it
+            if now < counts.seen_at + wait:
+                self.release(admission)
+                return Admission(scope, counts.seen_at, counts.seen_at + wait)
+        if not still:
+            self.release(admission)
+            return _OPEN
+        return admission
 
 
 def _record_of(counts: _Counts) -> dict[str, Any]:
