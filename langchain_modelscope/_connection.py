@@ -108,6 +108,9 @@ class ModelScopeConnection(BaseModel):
     quota_probe_interval: float = DEFAULT_PROBE_INTERVAL
     """Seconds a spent quota is refused locally before one call asks the service again
     (credits can come back within the day); 0 asks on every call."""
+    state: str | None = None
+    """Where quota state is shared across processes: ``sqlite:///path`` or
+    ``redis://host:port/db``; None reads ``MODELSCOPE_STATE``, else this process only."""
     http_client: httpx.Client | None = Field(default=None, exclude=True)
     """Your own ``httpx.Client``, for sync calls only (``invoke``, ``stream``)."""
     http_async_client: httpx.AsyncClient | None = Field(default=None, exclude=True)
@@ -151,6 +154,7 @@ class ModelScopeConnection(BaseModel):
             deadline=self.retry_deadline,
             preflight=self.preflight,
             quota_probe_interval=self.quota_probe_interval,
+            state=self.state,
             default_headers=self.default_headers,
             proxy=self.proxy,
             http_client=self.http_client,

@@ -106,6 +106,11 @@ class CoreClientMixin(BaseModel):
         description="Seconds a spent quota is refused locally before one call asks the service "
         "again (credits can come back within the day); 0 asks on every call.",
     )
+    state: str | None = Field(
+        default=None,
+        description="Where quota state is shared across processes: sqlite:///path or "
+        "redis://host:port/db; None reads MODELSCOPE_STATE, else this process only.",
+    )
     http_client: httpx.Client | None = Field(
         default=None, exclude=True, description="Your own httpx.Client, for sync calls only."
     )
@@ -158,6 +163,7 @@ class CoreClientMixin(BaseModel):
                 deadline=self.retry_deadline,
                 preflight=self.preflight,
                 quota_probe_interval=self.quota_probe_interval,
+                state=self.state,
                 default_headers=self.default_headers,
                 proxy=self.proxy,
                 http_client=self.http_client,

@@ -65,12 +65,18 @@ class ModelScopeClient:
         http_client: httpx.Client | None = None,
         async_http_client: httpx.AsyncClient | None = None,
         policy: RetryPolicy | None = None,
+        state: str | None = None,
     ) -> ModelScopeClient:
         """Resolve settings (raising :class:`ConfigurationError` early) and wire the parts.
 
         ``preflight`` refuses, without a request, a call to a quota scope known to be spent;
         ``quota_probe_interval`` is how many seconds such a refusal lasts before one call asks
         the service again (``0``: every call asks). See docs/quotas.md.
+
+        ``state`` shares that quota state with other processes: ``sqlite:///path`` on one
+        machine, ``redis://host:port/db`` across hosts; None reads ``MODELSCOPE_STATE``, else
+        keeps it in this process (docs/state.md). A bad URL is a :class:`ConfigurationError`,
+        an unreachable store a :class:`StateStoreError`, both here, before any request.
         """
         probe_interval = _probe_interval(quota_probe_interval)
         settings = Settings.resolve(
@@ -83,6 +89,7 @@ class ModelScopeClient:
             preflight=preflight,
             default_headers=default_headers,
             proxy=proxy,
+            state=state,
         )
         transport = get_transport(
             settings, http_client=http_client, async_http_client=async_http_client

@@ -79,6 +79,18 @@ class ConfigurationError(ModelScopeError, ValueError):
     """
 
 
+class StateStoreError(ModelScopeError):
+    """The shared state store (``MODELSCOPE_STATE``, ``state=``) could not be reached or used:
+    a Redis server down, a SQLite file that cannot be opened. Never swallowed into per-process
+    state, which would let every process spend its own call on a spent quota (docs/state.md).
+
+    Example:
+        >>> ModelScopeClient.create(state="redis://127.0.0.1:1/0")
+        Traceback (most recent call last):
+        StateStoreError: Could not use the shared state store redis://127.0.0.1:1/0 ...
+    """
+
+
 class RequestValidationError(ModelScopeError, ValueError):
     """A call's input cannot be sent as asked (an empty model id, ``max_tokens`` below 1, a
     value that is not JSON, a lone surrogate in a message, ...); raised before any request, so

@@ -27,6 +27,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
 from modelscope_inference.catalog import is_image_model, is_provider_routed
+from modelscope_inference.store import MEMORY_URL, StateStore, namespace, open_store
 
 ACCOUNT_LIMIT_HEADER = "modelscope-ratelimit-requests-limit"
 ACCOUNT_REMAINING_HEADER = "modelscope-ratelimit-requests-remaining"
@@ -259,6 +260,7 @@ class Admission:
     next_probe_at: datetime | None = None
     probe_in_flight: bool = False
     probes: tuple[_Key, ...] = ()
+    claims: tuple[tuple[str, str], ...] = ()  # (store key, claim token) of a shared store
 
 
 _OPEN = Admission()
@@ -272,6 +274,11 @@ class QuotaTracker:
     across I/O. ``clock`` is injectable (tests never sleep). Get the shared instance with
     :func:`tracker_for`.
 
+    With a shared ``store`` (SQLite, Redis: docs/state.md) the figures live there, under
+    ``namespace`` (a hash of token and base URL): each decision reads them first, each answer
+    writes them, and the half-open probe is a claim in the store, so one probe at a time holds
+    across processes and hosts. Without one (the default) nothing but this object is touched.
+
     Example:
         >>> tracker.spent_scope("Qwen/Qwen3-32B")  # None unless known exhausted
     """
@@ -282,6 +289,12 @@ class QuotaTracker:
     _models: dict[str, _Counts] = field(default_factory=dict)
     _probing: set[_Key] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    store: StateStore | None = None
+    namespace: str = ""
+
+    def __post_init__(self) -> None:
+        # The in-process store shares nothing: this object's own fields are that state.
+        self._shared = self.store if self.store is not None and self.store.shared else None
 
     def record(
         self, model: str, headers: Mapping[str, str], *, success: bool = False
@@ -300,6 +313,8 @@ class QuotaTracker:
                 self._update(model, status)
             if success:
                 self._clear_unreported(model, status, now)
+        if self._shared is not None and (status is not None or success):
+            self._push(model)
         return status
 
     def _update(self, model: str, status: QuotaStatus) -> None:
@@ -330,6 +345,8 @@ class QuotaTracker:
             else:
                 counts = self._models.get(model, _Counts())
                 self._models[model] = replace(counts, remaining=0, seen_at=now)
+        if self._shared is not None:
+            self._push(model)
 
     def _account_of(self, model: str) -> _Counts:
         """The account budget ``model`` draws on: AIGC's for image models, else chat's."""
@@ -353,6 +370,8 @@ class QuotaTracker:
     def spent_scope(self, model: str) -> QuotaScope | None:
         """The scope last seen at 0 for ``model`` (before its usual reset), else None. What is
         known, not whether a call may go: see :meth:`admit`."""
+        if self._shared is not None:
+            self._pull(model)
         now = self.clock()
         with self._lock:
             for (scope, _), counts in self._scopes(model):
@@ -370,6 +389,8 @@ class QuotaTracker:
             >>> try: send()
             ... finally: tracker.release(admission)
         """
+        if self._shared is not None:
+            self._pull(model)
         now = self.clock()
         wait = timedelta(seconds=probe_interval)
         with self._lock:
@@ -384,7 +405,9 @@ class QuotaTracker:
                     return Admission(scope, counts.seen_at, due, probe_in_flight=busy)
             probes = tuple(key for key, _ in spent)
             self._probing.update(probes)
-        return Admission(probes=probes)
+        if self._shared is None:
+            return Admission(probes=probes)
+        return self._claim_probes(model, probes, wait)
 
     def release(self, admission: Admission) -> None:
         """End the probe ``admission`` was (nothing for an ordinary admission). What the answer
@@ -393,9 +416,14 @@ class QuotaTracker:
         if admission.probes:
             with self._lock:
                 self._probing.difference_update(admission.probes)
+        if self._shared is not None:
+            for key, token in admission.claims:
+                self._shared.unclaim(key, token)
 
     def status(self, model: str | None = None) -> QuotaStatus:
         """The last-seen counts: the account's, and ``model``'s when given."""
+        if self._shared is not None:
+            self._pull(model or "")
         with self._lock:
             account = self._account_of(model) if model else self._account
             counts = self._models.get(model) if model else None
@@ -426,24 +454,123 @@ class QuotaTracker:
             else:
                 self._models.pop(model, None)
                 self._probing.discard(("model", model))
+        if self._shared is not None:
+            pools: list[_Key] = [("account", ""), ("account", AIGC_POOL)]
+            keys = [self._store_key(k) for k in ([*pools, ("model", model)] if model else pools)]
+            prefix = None if model else f"{self.namespace}:quota:"
+            self._shared.delete(keys, prefix=prefix)
 
     def reset(self) -> None:
         """Forget everything; the same as ``forget()``."""
         self.forget()
 
+    # -- the shared store (none by default: these are never reached then) -----------------------
 
-_trackers: dict[tuple[str, str], QuotaTracker] = {}
+    def _store_key(self, key: _Key, kind: str = "counts") -> str:
+        scope, name = key
+        return f"{self.namespace}:quota:{kind}:{scope}:{name}"
+
+    def _pull(self, model: str) -> None:
+        """Take the store's figures for ``model``'s scopes as this process's: the store is
+        the truth, so a scope it lacks (forgotten elsewhere) is unknown here too."""
+        assert self._shared is not None
+        account_key: _Key = ("account", account_pool(model))
+        keys = [account_key, ("model", model)] if model else [account_key]
+        found = self._shared.get_records([self._store_key(k) for k in keys])
+        counts = {k: _counts_from(found.get(self._store_key(k))) for k in keys}
+        with self._lock:
+            self._set_account(model, counts[account_key] or _Counts())
+            if model:
+                model_counts = counts[("model", model)]
+                if model_counts is None:
+                    self._models.pop(model, None)
+                else:
+                    self._models[model] = model_counts
+
+    def _push(self, model: str) -> None:
+        """Write ``model``'s scopes to the store; an older write never replaces a newer one."""
+        assert self._shared is not None
+        with self._lock:
+            scopes = list(self._scopes_any(model))
+        for key, counts in scopes:
+            if counts.seen_at is not None:
+                record = _record_of(counts)
+                self._shared.put_record(self._store_key(key), record, stamp=record["seen_at"])
+
+    def _scopes_any(self, model: str) -> Iterator[tuple[_Key, _Counts]]:
+        """Like :meth:`_scopes`, provider-routed ids' account figures included."""
+        yield ("account", account_pool(model)), self._account_of(model)
+        counts = self._models.get(model)
+        if counts is not None:
+            yield ("model", model), counts
+
+    def _claim_probes(self, model: str, probes: tuple[_Key, ...], wait: timedelta) -> Admission:
+        """Claim each probe in the store too (one prober across processes). Refused, as a probe
+        in flight, while another process holds one; with the claims, the figures are read
+        again: a prober that finished between our read and our claim has written a fresh
+        refusal (or a quota that came back), and a second probe must not follow it."""
+        assert self._shared is not None
+        claims: list[tuple[str, str]] = []
+        for key in probes:
+            token = self._shared.claim(self._store_key(key, "probe"))
+            if token is None:
+                self.release(Admission(probes=probes, claims=tuple(claims)))
+                return Admission(key[0], None, None, probe_in_flight=True)
+            claims.append((self._store_key(key, "probe"), token))
+        admission = Admission(probes=probes, claims=tuple(claims))
+        self._pull(model)
+        now = self.clock()
+        with self._lock:
+            still = [(key, c) for key, c in self._scopes(model) if c.spent(now)]
+        for (scope, _), counts in still:
+            assert counts.seen_at is not None  # spent() checked it
+            if now < counts.seen_at + wait:
+                self.release(admission)
+                return Admission(scope, counts.seen_at, counts.seen_at + wait)
+        if not still:
+            self.release(admission)
+            return _OPEN
+        return admission
+
+
+def _record_of(counts: _Counts) -> dict[str, Any]:
+    assert counts.seen_at is not None
+    return {
+        "limit": counts.limit,
+        "remaining": counts.remaining,
+        "seen_at": counts.seen_at.timestamp(),
+    }
+
+
+def _counts_from(record: Mapping[str, Any] | None) -> _Counts | None:
+    """A stored record as counts; None when absent or not what :func:`_record_of` writes."""
+    if record is None or not isinstance(record.get("seen_at"), (int, float)):
+        return None
+    limit, remaining = record.get("limit"), record.get("remaining")
+    return _Counts(
+        limit if isinstance(limit, int) else None,
+        remaining if isinstance(remaining, int) else None,
+        datetime.fromtimestamp(record["seen_at"], timezone.utc),
+    )
+
+
+_trackers: dict[tuple[str, str, str], QuotaTracker] = {}
 _trackers_lock = threading.Lock()
 
 
-def tracker_for(api_key: str, base_url: str) -> QuotaTracker:
-    """The one tracker for this token and base URL, shared by all instances and frameworks.
+def tracker_for(api_key: str, base_url: str, state: str = MEMORY_URL) -> QuotaTracker:
+    """The one tracker for this token, base URL and state store, shared by all instances and
+    frameworks. The key holds a hash of the token, never the token itself.
 
-    The key holds a hash of the token, never the token itself.
+    Example:
+        >>> tracker_for("ms-xxxx", base_url, "sqlite:///state.db").store.url
+        'sqlite:///state.db'
     """
-    key = (hashlib.sha256(api_key.encode()).hexdigest(), base_url.rstrip("/"))
+    key = (hashlib.sha256(api_key.encode()).hexdigest(), base_url.rstrip("/"), state)
     with _trackers_lock:
         tracker = _trackers.get(key)
         if tracker is None:
-            tracker = _trackers[key] = QuotaTracker()
+            store = None if state == MEMORY_URL else open_store(state)
+            tracker = QuotaTracker(store=store, namespace=namespace(api_key, base_url))
+            _trackers[key] = tracker
         return tracker

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 from modelscope_inference._lazy import errors
 from modelscope_inference.links import TOKEN_PAGE as TOKEN_PAGE
 from modelscope_inference.redaction import mask_token, register_secret
+from modelscope_inference.store import MEMORY_URL, STATE_ENV_VAR, check_state_url
 
 DEFAULT_BASE_URL = "https://api-inference.modelscope.cn/v1"
 INTERNATIONAL_BASE_URL = "https://api-inference.modelscope.ai/v1"
@@ -162,6 +163,18 @@ def check_transport_security(base_url: str) -> None:
         )
 
 
+def resolve_state(explicit: str | None, environ: Mapping[str, str] | None = None) -> str:
+    """The state store URL: ``explicit``, else ``MODELSCOPE_STATE``, else ``memory://``;
+    checked without I/O (a bad one is a :class:`ConfigurationError` before any request).
+
+    Example:
+        >>> resolve_state(None, {"MODELSCOPE_STATE": "sqlite:///state.db"})
+        'sqlite:///state.db'
+    """
+    env = os.environ if environ is None else environ
+    return check_state_url(explicit or env.get(STATE_ENV_VAR))
+
+
 def resolve_proxy(proxy: str | None) -> str | None:
     """An explicit proxy URL, checked; None leaves the choice to the environment
     (``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY``, ``NO_PROXY``, read by httpx's rules).
@@ -228,6 +241,8 @@ class Settings:
     preflight: bool = True
     default_headers: tuple[tuple[str, str], ...] = ()
     proxy: str | None = field(default=None, repr=False)
+    state: str = MEMORY_URL
+    """Where quota state shared across processes lives (docs/state.md)."""
 
     @classmethod
     def resolve(
@@ -242,6 +257,7 @@ class Settings:
         preflight: bool = True,
         default_headers: Mapping[str, str] | None = None,
         proxy: str | None = None,
+        state: str | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> Settings:
         """Resolve from arguments and the environment, then validate."""
@@ -263,6 +279,7 @@ class Settings:
             preflight=preflight,
             default_headers=tuple(sorted((default_headers or {}).items())),
             proxy=resolve_proxy(proxy),
+            state=resolve_state(state, environ),
         )
 
     @property

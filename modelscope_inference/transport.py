@@ -317,7 +317,7 @@ class Transport:
     ) -> None:
         install_log_filters()
         self.settings = settings
-        self.quota: QuotaTracker = tracker_for(settings.api_key, settings.base_url)
+        self.quota: QuotaTracker = tracker_for(settings.api_key, settings.base_url, settings.state)
         # A RedactedDict: these headers are a local in the HTTP frames of every traceback.
         self._headers = RedactedDict(
             {
@@ -733,6 +733,7 @@ def get_transport(
         settings.timeout,
         settings.default_headers,
         settings.proxy,
+        settings.state,
     )
     with _transports_lock:
         transport = _transports.get(key)

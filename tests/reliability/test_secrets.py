@@ -296,6 +296,11 @@ def _force_every_error(sim: Simulator) -> list[BaseException]:
     errors.append(
         _raised(lambda: ChatModelScope(model=CHAT_MODEL, api_key=TOKEN, base_url="ftp://x"))
     )
+    # a shared state store that cannot be reached (nothing listens on port 1)
+    unreachable = "redis://:secret@127.0.0.1:1/0"
+    errors.append(
+        _raised(lambda: ModelScopeClient.create(api_key=TOKEN, base_url=url, state=unreachable))
+    )
     errors.append(scripted(401, {"errors": {"message": f"Authenticaton failed, {echo}"}}))
     errors.append(
         scripted(401, {"error": {"message": f"Please bind your Alibaba Cloud account. {echo}"}})
