@@ -52,8 +52,8 @@ import openai
 from modelscope_inference.links import TOKEN_PAGE as TOKEN_PAGE
 
 # QuotaScope and TOKEN_PAGE live where importing them does not import openai; re-exported here.
-from modelscope_inference.quota import USUAL_RESET, QuotaStatus, parse_quota_headers, utc_now
-from modelscope_inference.quota import QuotaScope as QuotaScope
+from modelscope_inference.ratelimit import USUAL_RESET, QuotaStatus, parse_quota_headers, utc_now
+from modelscope_inference.ratelimit import QuotaScope as QuotaScope
 from modelscope_inference.redaction import (
     redact,
     redact_data,
