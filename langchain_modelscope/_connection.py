@@ -108,6 +108,12 @@ class ModelScopeConnection(BaseModel):
     quota_probe_interval: float = DEFAULT_PROBE_INTERVAL
     """Seconds a spent quota is refused locally before one call asks the service again
     (credits can come back within the day); 0 asks on every call."""
+    adaptive_concurrency: bool | None = None
+    """Limit the requests in flight per model to what the service's 429s allow, learned and
+    shared by every instance in the process; None reads ``MODELSCOPE_ADAPTIVE_CONCURRENCY``
+    (on unless ``0``/``false``); False sends every call at once, as before."""
+    max_concurrency: int | None = Field(default=None, ge=1)
+    """The most requests in flight per model the limiter may learn (default 16)."""
     http_client: httpx.Client | None = Field(default=None, exclude=True)
     """Your own ``httpx.Client``, for sync calls only (``invoke``, ``stream``)."""
     http_async_client: httpx.AsyncClient | None = Field(default=None, exclude=True)
@@ -155,6 +161,8 @@ class ModelScopeConnection(BaseModel):
             proxy=self.proxy,
             http_client=self.http_client,
             async_http_client=self.http_async_client,
+            adaptive_concurrency=self.adaptive_concurrency,
+            max_concurrency=self.max_concurrency,
         )
 
     @property

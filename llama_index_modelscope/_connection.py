@@ -106,6 +106,15 @@ class CoreClientMixin(BaseModel):
         description="Seconds a spent quota is refused locally before one call asks the service "
         "again (credits can come back within the day); 0 asks on every call.",
     )
+    adaptive_concurrency: bool | None = Field(
+        default=None,
+        description="Limit the requests in flight per model to what the service's 429s allow, "
+        "learned and shared in the process; None reads MODELSCOPE_ADAPTIVE_CONCURRENCY (on "
+        "unless 0/false); False sends every call at once, as before.",
+    )
+    max_concurrency: int | None = Field(
+        default=None, ge=1, description="Most requests in flight per model (default 16)."
+    )
     http_client: httpx.Client | None = Field(
         default=None, exclude=True, description="Your own httpx.Client, for sync calls only."
     )
@@ -162,6 +171,8 @@ class CoreClientMixin(BaseModel):
                 proxy=self.proxy,
                 http_client=self.http_client,
                 async_http_client=self.async_http_client,
+                adaptive_concurrency=self.adaptive_concurrency,
+                max_concurrency=self.max_concurrency,
             )
         return client
 
