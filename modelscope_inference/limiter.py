@@ -8,7 +8,7 @@ embeddings and images, threads and tasks), like the quota tracker of :func:`trac
 
 The algorithm is AIMD with a remembered ceiling (TCP Reno's window, plus CUBIC's plateau):
 
-- additive increase: ``+1/limit`` per success of a saturated call (about +1 per round trip),
+- additive increase: +1 after ``limit`` successes of saturated calls (one round trip's worth),
   only while the limit is in use, so sequential callers do not inflate it;
 - multiplicative decrease on a transient :class:`RateLimitError` (never on a spent quota):
   ``limit * 0.75``, at most once per round of calls (the 429s of calls sent before the last
@@ -63,6 +63,8 @@ __all__ = [
     "LimitScope",
     "LimitStore",
     "adaptive_enabled",
+    "existing_limiter",
+    "forget_limits",
     "limiter_for",
 ]
 
@@ -159,23 +161,27 @@ class AIMDState:
 
     limit: float = INITIAL_LIMIT
     ceiling: int | None = None
-    near_ceiling: int = 0
+    credit: int = 0
+    """Saturated successes since the limit last moved."""
     epoch: int = 0
 
-    def on_success(self, level: int, bound: int) -> None:
-        """A call sent as the ``level``-th in flight succeeded; grow if the limit was in use."""
+    def on_success(self, level: int, bound: int, epoch: int | None = None) -> None:
+        """A call sent as the ``level``-th in flight succeeded; grow if the limit was in use:
+        +1 after ``limit`` such successes (one round), or after ``PROBE_AFTER`` when the next
+        level is one that failed. A call sent before the last decrease (``epoch``) teaches
+        nothing: it was let through by the higher limit that just failed."""
+        if epoch is not None and epoch != self.epoch:
+            return
         if self.ceiling is not None and level >= self.ceiling:
             self.ceiling = None  # that level works now: the cap went up
-        if level < math.floor(self.limit):
-            return  # the limit was not the constraint; a success says nothing about it
-        if self.ceiling is not None and math.floor(self.limit) + 1 >= self.ceiling:
-            self.near_ceiling += 1
-            if self.near_ceiling >= PROBE_AFTER:
-                self.near_ceiling = 0
-                self.limit = float(math.floor(self.limit) + 1)  # one probe of the failed level
-        else:
-            self.limit += 1.0 / self.limit
-        self.limit = min(self.limit, float(bound))
+        whole = math.floor(self.limit)
+        if level < whole or whole >= bound:
+            return  # the limit was not the constraint, or is at the user's bound
+        self.credit += 1
+        near = self.ceiling is not None and whole + 1 >= self.ceiling
+        if self.credit >= (PROBE_AFTER if near else whole):
+            self.credit = 0
+            self.limit = float(whole + 1)
 
     def on_rate_limited(self, level: int, epoch: int) -> None:
         """A call sent as the ``level``-th in flight got a transient 429."""
@@ -183,14 +189,14 @@ class AIMDState:
             return  # sent before the last decrease: already accounted for
         self.epoch += 1
         self.ceiling = max(level, 2)
-        self.near_ceiling = 0
+        self.credit = 0
         self.limit = max(1.0, min(self.limit * BACKOFF_RATIO, float(level - 1)))
 
 
 class _Waiter:
     """One caller waiting for a slot: a thread (``event``) or a task (``future`` on ``loop``)."""
 
-    __slots__ = ("bound", "event", "future", "granted", "loop")
+    __slots__ = ("bound", "event", "future", "granted", "loop", "slot")
 
     def __init__(
         self,
@@ -203,6 +209,7 @@ class _Waiter:
         self.future = future
         self.event = threading.Event() if future is None else None
         self.granted = False
+        self.slot: Slot | None = None
 
     def wake(self) -> None:
         if self.event is not None:
@@ -270,13 +277,15 @@ class ConcurrencyLimiter:
         """Hand free slots to the oldest waiters (under the lock); they count as in flight."""
         while self._waiters and self._free(self._waiters[0].bound):
             waiter = self._waiters.popleft()
-            self._in_flight += 1
+            # The level is the in-flight count when granted, not when the waiter wakes (others
+            # may be granted in between): what the service will see on arrival.
+            waiter.slot = self._take(waiter.bound)
             waiter.granted = True
             waiter.wake()
 
     def _granted_slot(self, waiter: _Waiter) -> Slot:
-        # The level is the in-flight count when granted: what the service saw on arrival.
-        return Slot(self._in_flight, self._state.epoch, waiter.bound)
+        assert waiter.slot is not None
+        return waiter.slot
 
     def _give_up(self, waiter: _Waiter) -> None:
         """A waiter timed out or was cancelled: pass on a slot it was handed meanwhile."""
@@ -338,7 +347,7 @@ class ConcurrencyLimiter:
             if rate_limited:
                 self._state.on_rate_limited(slot.level, slot.epoch)
             elif succeeded:
-                self._state.on_success(slot.level, slot.bound)
+                self._state.on_success(slot.level, slot.bound, slot.epoch)
             self._dispatch()
             changed = math.floor(self._state.limit) != math.floor(before)
         if changed:
@@ -375,6 +384,28 @@ def limiter_for(api_key: str, base_url: str, model: str) -> ConcurrencyLimiter:
             if limiter is None:
                 limiter = _limiters[scope] = ConcurrencyLimiter(scope, _store)
     return limiter
+
+
+def existing_limiter(api_key: str, base_url: str, model: str) -> ConcurrencyLimiter | None:
+    """The limiter of this scope if a call has made one, else None (it makes none).
+
+    Example:
+        >>> existing_limiter("ms-x", url, "never-called") is None
+        True
+    """
+    return _limiters.get(LimitScope.of(api_key, base_url, model))
+
+
+def forget_limits() -> None:
+    """Drop every learned limit of this process (tests; after the service raised its caps).
+
+    Example:
+        >>> forget_limits()
+    """
+    global _store
+    with _limiters_lock:
+        _limiters.clear()
+        _store = InProcessLimitStore()
 
 
 def _rate_limited(exc: BaseException | None) -> bool:

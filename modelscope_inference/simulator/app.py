@@ -28,7 +28,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from . import errors
 from .brain import ChatRequest, Completion, ToolCallOut, respond, usage_of
@@ -457,10 +457,25 @@ class _Releasing(Response):
         self.raw_headers = inner.raw_headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        released = False
+
+        def release_once() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                self.release()
+
+        async def sending(message: Message) -> None:
+            # Before the last part goes out: once the client has it, it may send its next
+            # request, which must not find this one still counted.
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                release_once()
+            await send(message)
+
         try:
-            await self.inner(scope, receive, send)
+            await self.inner(scope, receive, sending)
         finally:
-            self.release()
+            release_once()
 
 
 class _DroppedBody(Response):
