@@ -32,8 +32,8 @@ The learned limit lives behind :class:`LimitStore` (get/set per scope), so a sto
 across processes can back it later; :class:`InProcessLimitStore` is the default.
 
 Example:
-    >>> gate = ConcurrencyGate.create("ms-...", "https://api-inference.modelscope.cn/v1")
-    >>> with gate.hold("Qwen/Qwen3-32B", timeout=60):
+    >>> gate = ConcurrencyGate.create("ms-...", "https://api-inference.modelscope.cn/v1", timeout=60)
+    >>> with gate.hold("Qwen/Qwen3-32B"):
     ...     transport.post(CHAT_PATH, body, model="Qwen/Qwen3-32B")
 """
 
@@ -419,7 +419,7 @@ class ConcurrencyGate:
 
     Example:
         >>> gate = ConcurrencyGate.create(api_key, base_url, enabled=False)
-        >>> with gate.hold("Qwen/Qwen3-32B", timeout=60): ...  # no limit at all
+        >>> with gate.hold("Qwen/Qwen3-32B"): ...  # no limit at all
     """
 
     api_key: str
