@@ -41,7 +41,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
-    with Simulator() as sim:
+    with Simulator(account_limit=10**9, default_model_limit=10**9) as sim:
         models = {
             on: ChatModelScope(
                 model=MODEL, api_key=sim.token, base_url=sim.base_url, adaptive_concurrency=on

@@ -32,7 +32,7 @@ The learned limit lives behind :class:`LimitStore` (get/set per scope), so a sto
 across processes can back it later; :class:`InProcessLimitStore` is the default.
 
 Example:
-    >>> gate = ConcurrencyGate.create("ms-...", "https://api-inference.modelscope.cn/v1", timeout=60)
+    >>> gate = ConcurrencyGate.create("ms-...", DEFAULT_BASE_URL, timeout=60)
     >>> with gate.hold("Qwen/Qwen3-32B"):
     ...     transport.post(CHAT_PATH, body, model="Qwen/Qwen3-32B")
 """
@@ -47,7 +47,7 @@ import threading
 from collections import deque
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from modelscope_inference._lazy import caught, errors
@@ -367,6 +367,7 @@ class ConcurrencyLimiter:
 _store: LimitStore = InProcessLimitStore()
 _limiters: dict[LimitScope, ConcurrencyLimiter] = {}
 _limiters_lock = threading.Lock()
+_generation = 0
 
 
 def limiter_for(api_key: str, base_url: str, model: str) -> ConcurrencyLimiter:
@@ -402,10 +403,11 @@ def forget_limits() -> None:
     Example:
         >>> forget_limits()
     """
-    global _store
+    global _store, _generation
     with _limiters_lock:
         _limiters.clear()
         _store = InProcessLimitStore()
+        _generation += 1
 
 
 def _rate_limited(exc: BaseException | None) -> bool:
@@ -427,6 +429,11 @@ class ConcurrencyGate:
     enabled: bool
     max_concurrency: int
     timeout: float | None
+    # model -> limiter, so a call skips hashing the token (forget_limits() is seen through
+    # the registry's generation).
+    _cache: dict[str, tuple[int, ConcurrencyLimiter]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     @classmethod
     def create(
@@ -448,7 +455,12 @@ class ConcurrencyGate:
 
     def limiter(self, model: str) -> ConcurrencyLimiter:
         """The shared limiter of ``model`` under this gate's token and base URL."""
-        return limiter_for(self.api_key, self.base_url, model)
+        cached = self._cache.get(model)
+        if cached is not None and cached[0] == _generation:
+            return cached[1]
+        limiter = limiter_for(self.api_key, self.base_url, model)
+        self._cache[model] = (_generation, limiter)
+        return limiter
 
     @contextmanager
     def hold(self, model: str) -> Iterator[None]:
