@@ -326,3 +326,18 @@ def test_a_refusal_over_the_cap_is_a_counted_transient_429(sim: Simulator) -> No
     after = sim.quota(CHAT)
     assert after.model_remaining == before.model_remaining - 1
     assert _chat_log(sim)[0].over_cap is True
+
+
+def test_threads_share_the_limit_with_few_429s(sim: Simulator) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    sim.latency = 0.02
+    sim.set_concurrency_cap(CHAT, 2)
+    client = _client(sim)
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        results = list(pool.map(lambda i: client.chat.complete(_ask(str(i))), range(36)))
+
+    assert len(results) == 36
+    refused = [r for r in _chat_log(sim) if r.over_cap]
+    assert len(refused) <= 3  # without the limiter: 10 of the first 12 arrivals
