@@ -25,6 +25,7 @@ import httpx
 from modelscope_inference import catalog
 from modelscope_inference._lazy import errors
 from modelscope_inference.chat import GatedClient
+from modelscope_inference.redaction import redact
 from modelscope_inference.transport import JSONResponse
 
 EMBEDDINGS_PATH = "/embeddings"
@@ -163,11 +164,14 @@ class BulkResult:
 def _bulk_error(bulk: BulkResult) -> errors.EmbeddingBatchError:
     failed = [i for start, size, _ in bulk.failures for i in range(start, start + size)]
     first = bulk.failures[0][2]
+    # redact: the first error's text may quote an answer that echoed the token
     return errors.EmbeddingBatchError(
-        f"{len(failed)} of {bulk.total} texts got no vector (indices {failed[:10]}"
-        f"{'...' if len(failed) > 10 else ''}; first error: {type(first).__name__}: {first}). "
-        "The others are in .vectors (None where failed); embed the texts at .failed_indices "
-        "again once the cause is fixed.",
+        redact(
+            f"{len(failed)} of {bulk.total} texts got no vector (indices {failed[:10]}"
+            f"{'...' if len(failed) > 10 else ''}; first error: {type(first).__name__}: {first}). "
+            "The others are in .vectors (None where failed); embed the texts at .failed_indices "
+            "again once the cause is fixed."
+        ),
         failed_indices=failed,
         vectors=bulk.vectors,
         errors=[exc for _, _, exc in bulk.failures],
