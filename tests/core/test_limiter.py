@@ -341,3 +341,20 @@ def test_threads_share_the_limit_with_few_429s(sim: Simulator) -> None:
     assert len(results) == 36
     refused = [r for r in _chat_log(sim) if r.over_cap]
     assert len(refused) <= 3  # without the limiter: 10 of the first 12 arrivals
+
+
+def test_no_slot_is_held_while_a_retry_waits(sim: Simulator) -> None:
+    from modelscope_inference import RetryPolicy
+    from modelscope_inference.simulator import Fault
+
+    sim.inject(Fault.rate_limit(), times=1, model=CHAT)
+    held_during_waits: list[int] = []
+    limiter = limiter_for(sim.token, sim.base_url, CHAT)
+    policy = RetryPolicy(max_retries=2, sleep=lambda s: held_during_waits.append(limiter.in_flight))
+    client = ModelScopeClient.create(api_key=sim.token, base_url=sim.base_url, policy=policy)
+    client.forget_quota()
+
+    client.chat.complete(_ask())
+
+    assert held_during_waits == [0]  # one retry wait, with the slot given back
+    assert limiter.in_flight == 0
