@@ -111,6 +111,12 @@ class ModelScopeConnection(BaseModel):
     state: str | None = None
     """Where quota state is shared across processes: ``sqlite:///path`` or
     ``redis://host:port/db``; None reads ``MODELSCOPE_STATE``, else this process only."""
+    adaptive_concurrency: bool | None = None
+    """Limit the requests in flight per model to what the service's 429s allow, learned and
+    shared by every instance in the process; None reads ``MODELSCOPE_ADAPTIVE_CONCURRENCY``
+    (on unless ``0``/``false``); False sends every call at once, as before."""
+    max_concurrency: int | None = Field(default=None, ge=1)
+    """The most requests in flight per model the limiter may learn (default 16)."""
     http_client: httpx.Client | None = Field(default=None, exclude=True)
     """Your own ``httpx.Client``, for sync calls only (``invoke``, ``stream``)."""
     http_async_client: httpx.AsyncClient | None = Field(default=None, exclude=True)
@@ -159,6 +165,8 @@ class ModelScopeConnection(BaseModel):
             proxy=self.proxy,
             http_client=self.http_client,
             async_http_client=self.http_async_client,
+            adaptive_concurrency=self.adaptive_concurrency,
+            max_concurrency=self.max_concurrency,
         )
 
     @property

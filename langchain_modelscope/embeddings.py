@@ -6,6 +6,8 @@ Batching, order, ``encoding_format="float"``, retries and quota are the core's
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from langchain_core.embeddings import Embeddings
 from pydantic import (
     AliasChoices,
@@ -15,7 +17,6 @@ from pydantic import (
 
 from langchain_modelscope._connection import ModelScopeConnection
 from modelscope_inference import QuotaStatus
-from modelscope_inference.embeddings import DEFAULT_BATCH_SIZE
 
 DEFAULT_EMBEDDING_MODEL = "Qwen/Qwen3-Embedding-0.6B"
 
@@ -51,14 +52,18 @@ class ModelScopeEmbeddings(ModelScopeConnection, Embeddings):
 
     model: str = DEFAULT_EMBEDDING_MODEL
     """The embedding model id."""
-    batch_size: int = Field(
-        default=DEFAULT_BATCH_SIZE,
+    batch_size: int | None = Field(
+        default=None,
         ge=1,
         validation_alias=AliasChoices("batch_size", "chunk_size"),
     )
-    """Texts per request (also accepted as ``chunk_size``)."""
+    """Texts per request (also accepted as ``chunk_size``); None: the model's from the catalog
+    (32 for Qwen3-Embedding)."""
     dimensions: int | None = None
     """Vector size for models that can shorten their output; None for the model's own."""
+    progress: Callable[[int, int], None] | None = Field(default=None, exclude=True)
+    """Called with ``(texts_done, texts_total)`` after each batch of a bulk call, e.g. to
+    move a progress bar: ``ModelScopeEmbeddings(progress=lambda d, t: print(d, "/", t))``."""
 
     model_config = ConfigDict(
         populate_by_name=True,
@@ -88,7 +93,11 @@ class ModelScopeEmbeddings(ModelScopeConnection, Embeddings):
             >>> ModelScopeEmbeddings().embed_documents(["a", "b"])
         """
         return self._core.embeddings.embed(
-            texts, model=self.model, batch_size=self.batch_size, dimensions=self.dimensions
+            texts,
+            model=self.model,
+            batch_size=self.batch_size,
+            dimensions=self.dimensions,
+            progress=self.progress,
         )
 
     def embed_query(self, text: str) -> list[float]:
@@ -98,7 +107,11 @@ class ModelScopeEmbeddings(ModelScopeConnection, Embeddings):
     async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
         """Async twin of :meth:`embed_documents`."""
         return await self._core.embeddings.aembed(
-            texts, model=self.model, batch_size=self.batch_size, dimensions=self.dimensions
+            texts,
+            model=self.model,
+            batch_size=self.batch_size,
+            dimensions=self.dimensions,
+            progress=self.progress,
         )
 
     async def aembed_query(self, text: str) -> list[float]:

@@ -111,6 +111,15 @@ class CoreClientMixin(BaseModel):
         description="Where quota state is shared across processes: sqlite:///path or "
         "redis://host:port/db; None reads MODELSCOPE_STATE, else this process only.",
     )
+    adaptive_concurrency: bool | None = Field(
+        default=None,
+        description="Limit the requests in flight per model to what the service's 429s allow, "
+        "learned and shared in the process; None reads MODELSCOPE_ADAPTIVE_CONCURRENCY (on "
+        "unless 0/false); False sends every call at once, as before.",
+    )
+    max_concurrency: int | None = Field(
+        default=None, ge=1, description="Most requests in flight per model (default 16)."
+    )
     http_client: httpx.Client | None = Field(
         default=None, exclude=True, description="Your own httpx.Client, for sync calls only."
     )
@@ -168,6 +177,8 @@ class CoreClientMixin(BaseModel):
                 proxy=self.proxy,
                 http_client=self.http_client,
                 async_http_client=self.async_http_client,
+                adaptive_concurrency=self.adaptive_concurrency,
+                max_concurrency=self.max_concurrency,
             )
         return client
 

@@ -20,7 +20,7 @@ from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
 from llama_index.core.bridge.pydantic import Field
 
 from llama_index_modelscope._connection import CoreClientMixin
-from modelscope_inference.embeddings import DEFAULT_BATCH_SIZE
+from modelscope_inference.embeddings import DEFAULT_BATCH_SIZE, batch_size_for
 from modelscope_inference.quota import QuotaStatus
 
 DEFAULT_EMBEDDING_MODEL = "Qwen/Qwen3-Embedding-0.6B"
@@ -40,7 +40,10 @@ class ModelScopeEmbedding(CoreClientMixin, BaseEmbedding):
         default=DEFAULT_EMBEDDING_MODEL, description="The ModelScope embedding model id."
     )
     embed_batch_size: int = Field(
-        default=DEFAULT_BATCH_SIZE, gt=0, le=2048, description="Texts per request."
+        default=DEFAULT_BATCH_SIZE,
+        gt=0,
+        le=2048,
+        description="Texts per request; when not given, the model's from the catalog.",
     )
     dimensions: int | None = Field(
         default=None, gt=0, description="Output size, for models that support it."
@@ -56,6 +59,9 @@ class ModelScopeEmbedding(CoreClientMixin, BaseEmbedding):
         """Validate the fields, then resolve the token and base URL, so a bad configuration
         raises :class:`ConfigurationError` here (pydantic would wrap it in a post-init hook)."""
         super().__init__(**data)
+        if "embed_batch_size" not in data:
+            # the catalog's size for this model; not a change of configuration: no rebuild
+            self.__dict__["embed_batch_size"] = batch_size_for(self.model_name, None)
         self._connect()
 
     @classmethod

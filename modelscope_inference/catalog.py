@@ -43,6 +43,9 @@ class ModelInfo:
     context_window: int = UNKNOWN_CONTEXT_WINDOW
     max_output: int | None = None
     embedding_dim: int | None = None
+    embedding_batch: int | None = None
+    """For embedding models: texts per request by default (no official number: the library's
+    choice, kept where it worked; override with ``batch_size``)."""
     json_schema: bool = False
     """Whether ``response_format: json_schema`` works: never, so far. The service answers it
     with 200 and ``choices: null`` (reference: modelscope-api.md §8.3); use ``json_object``."""
@@ -74,6 +77,7 @@ class _Family:
     context_window: int = UNKNOWN_CONTEXT_WINDOW
     max_output: int | None = None
     embedding_dim: int | None = None
+    embedding_batch: int | None = None
     image_sides: tuple[int, int] | None = None
     image_edit: bool = False
 
@@ -90,6 +94,7 @@ FAMILIES: tuple[_Family, ...] = (
         "qwen3-embedding",
         r"^Qwen/Qwen3-Embedding-0\.6B",
         kind="embedding",
+        embedding_batch=32,
         tool_calling=False,
         embedding_dim=1024,
         context_window=32_768,
@@ -98,6 +103,7 @@ FAMILIES: tuple[_Family, ...] = (
         "qwen3-embedding",
         r"^Qwen/Qwen3-Embedding-4B",
         kind="embedding",
+        embedding_batch=32,
         tool_calling=False,
         embedding_dim=2560,
         context_window=32_768,
@@ -106,6 +112,7 @@ FAMILIES: tuple[_Family, ...] = (
         "qwen3-embedding",
         r"^Qwen/Qwen3-Embedding-8B",
         kind="embedding",
+        embedding_batch=32,
         tool_calling=False,
         embedding_dim=4096,
         context_window=32_768,
@@ -114,6 +121,7 @@ FAMILIES: tuple[_Family, ...] = (
         "bge",
         r"^(BAAI|AI-ModelScope)/bge-(large|m3)",
         kind="embedding",
+        embedding_batch=32,
         tool_calling=False,
         embedding_dim=1024,
         context_window=512,
@@ -122,6 +130,7 @@ FAMILIES: tuple[_Family, ...] = (
         "bge",
         r"^(BAAI|AI-ModelScope)/bge-base",
         kind="embedding",
+        embedding_batch=32,
         tool_calling=False,
         embedding_dim=768,
         context_window=512,
@@ -130,6 +139,7 @@ FAMILIES: tuple[_Family, ...] = (
         "bge",
         r"^(BAAI|AI-ModelScope)/bge-small",
         kind="embedding",
+        embedding_batch=32,
         tool_calling=False,
         embedding_dim=512,
         context_window=512,
@@ -271,6 +281,7 @@ def _from_family(model_id: str) -> ModelInfo:
                 context_window=fam.context_window,
                 max_output=fam.max_output,
                 embedding_dim=fam.embedding_dim,
+                embedding_batch=fam.embedding_batch,
                 image_sides=fam.image_sides,
                 image_edit=fam.image_edit,
             )

@@ -22,15 +22,16 @@ Example:
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, AsyncExitStack, ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeGuard
+from typing import Any, TypeGuard, TypeVar
 
 import httpx
 
 from modelscope_inference import catalog
 from modelscope_inference._lazy import caught, errors
+from modelscope_inference.limiter import ConcurrencyGate
 from modelscope_inference.messages import prepare_messages
 from modelscope_inference.quota import (
     DEFAULT_PROBE_INTERVAL,
@@ -51,6 +52,7 @@ from modelscope_inference.transport import EventStream, JSONResponse, Transport
 from modelscope_inference.validation import check_request
 
 logger = logging.getLogger("modelscope_inference")
+T = TypeVar("T")
 
 CHAT_PATH = "/chat/completions"
 _FORCED_CHOICES = ("required", "any")
@@ -658,9 +660,10 @@ def with_attempts(exc: errors.APIStatusError, tried: Sequence[tuple[str, str]]) 
 
 
 class GatedClient:
-    """A client of one API family: a transport, a retry policy, and the quota gate
-    (``preflight``, ``probe_interval``) its calls pass through. Base of the chat and
-    embeddings clients."""
+    """A client of one API family: a transport, a retry policy, the quota gate
+    (``preflight``, ``probe_interval``) its calls pass through, and the concurrency gate each
+    request passes through (:mod:`~modelscope_inference.limiter`; on unless turned off). Base
+    of the chat, embeddings and images clients."""
 
     def __init__(
         self,
@@ -669,16 +672,39 @@ class GatedClient:
         *,
         preflight: bool = True,
         probe_interval: float = DEFAULT_PROBE_INTERVAL,
+        concurrency: ConcurrencyGate | None = None,
     ):
         self.transport = transport
         self.policy = policy
         self.preflight = preflight
         self.probe_interval = probe_interval
+        settings = transport.settings
+        self.concurrency = concurrency or ConcurrencyGate.create(
+            settings.api_key, settings.base_url, timeout=settings.timeout
+        )
 
     def _gate(self, model: str) -> AbstractContextManager[None]:
         return quota_gate(
             self.transport, model, preflight=self.preflight, probe_interval=self.probe_interval
         )
+
+    def _limited(self, model: str, send: Callable[[], T]) -> Callable[[], T]:
+        """``send`` holding a concurrency slot: one attempt, not the retry waits around it."""
+
+        def attempt() -> T:
+            with self.concurrency.hold(model):
+                return send()
+
+        return attempt
+
+    def _alimited(self, model: str, send: Callable[[], Awaitable[T]]) -> Callable[[], Awaitable[T]]:
+        """Async twin of :meth:`_limited`."""
+
+        async def attempt() -> T:
+            async with self.concurrency.ahold(model):
+                return await send()
+
+        return attempt
 
 
 class ChatClient(GatedClient):
@@ -741,7 +767,7 @@ class ChatClient(GatedClient):
 
     def _complete_plan(self, plan: CallPlan) -> ChatResult:
         _warn(plan.warnings)
-        return self.policy.call(lambda: self._complete_once(plan))
+        return self.policy.call(self._limited(plan.model, lambda: self._complete_once(plan)))
 
     def _complete_once(self, plan: CallPlan) -> ChatResult:
         if not plan.stream:
@@ -758,7 +784,9 @@ class ChatClient(GatedClient):
 
     async def _acomplete_plan(self, plan: CallPlan) -> ChatResult:
         _warn(plan.warnings)
-        return await self.policy.acall(lambda: self._acomplete_once(plan))
+        return await self.policy.acall(
+            self._alimited(plan.model, lambda: self._acomplete_once(plan))
+        )
 
     async def _acomplete_once(self, plan: CallPlan) -> ChatResult:
         if not plan.stream:
@@ -839,14 +867,17 @@ class ChatClient(GatedClient):
         def open_once() -> tuple[EventStream, StreamState, list[ChatDelta], Iterator[Any]]:
             inner = ExitStack()
             try:
+                # The slot is held until the stream ends or is closed (``inner`` joins ``stack``).
+                inner.enter_context(self.concurrency.hold(plan.model))
                 events = inner.enter_context(
                     self.transport.stream(CHAT_PATH, plan.body, model=plan.model)
                 )
                 state = StreamState.for_plan(plan)
                 iterator = iter(events)
                 first = _read_until_output(iterator, state)
-            except BaseException:
-                inner.close()
+            except BaseException as exc:
+                # With the error, not close(): the concurrency slot learns from how it ended.
+                inner.__exit__(type(exc), exc, exc.__traceback__)
                 raise
             stack.push(inner)
             return events, state, first, iterator
@@ -887,6 +918,7 @@ class ChatClient(GatedClient):
         ]:
             inner = AsyncExitStack()
             try:
+                await inner.enter_async_context(self.concurrency.ahold(plan.model))
                 events = await inner.enter_async_context(
                     self.transport.astream(CHAT_PATH, plan.body, model=plan.model)
                 )
@@ -894,8 +926,8 @@ class ChatClient(GatedClient):
                 iterator = events.__aiter__()
                 inner.push_async_callback(iterator.aclose)  # closed, not left to the GC
                 first = await _aread_until_output(iterator, state)
-            except BaseException:
-                await inner.aclose()
+            except BaseException as exc:
+                await inner.__aexit__(type(exc), exc, exc.__traceback__)
                 raise
             stack.push_async_exit(inner)
             return events, state, first, iterator

@@ -21,6 +21,7 @@ from modelscope_inference._lazy import errors
 from modelscope_inference.chat import ChatClient
 from modelscope_inference.embeddings import EmbeddingClient
 from modelscope_inference.images import ImageClient
+from modelscope_inference.limiter import ConcurrencyGate
 from modelscope_inference.quota import (
     DEFAULT_PROBE_INTERVAL,
     QuotaStatus,
@@ -66,6 +67,8 @@ class ModelScopeClient:
         async_http_client: httpx.AsyncClient | None = None,
         policy: RetryPolicy | None = None,
         state: str | None = None,
+        adaptive_concurrency: bool | None = None,
+        max_concurrency: int | None = None,
     ) -> ModelScopeClient:
         """Resolve settings (raising :class:`ConfigurationError` early) and wire the parts.
 
@@ -77,6 +80,10 @@ class ModelScopeClient:
         machine, ``redis://host:port/db`` across hosts; None reads ``MODELSCOPE_STATE``, else
         keeps it in this process (docs/state.md). A bad URL is a :class:`ConfigurationError`,
         an unreachable store a :class:`StateStoreError`, both here, before any request.
+        ``adaptive_concurrency`` (default on; None reads ``MODELSCOPE_ADAPTIVE_CONCURRENCY``)
+        limits the requests in flight per model to what the service's 429s allow, learned and
+        shared in the process, never above ``max_concurrency`` (default 16); False sends
+        every call at once, as before the limiter existed. See :mod:`~modelscope_inference.limiter`.
         """
         probe_interval = _probe_interval(quota_probe_interval)
         settings = Settings.resolve(
@@ -97,16 +104,37 @@ class ModelScopeClient:
         policy = policy or RetryPolicy(
             max_retries=settings.max_retries, max_wait=settings.max_wait, deadline=deadline
         )
+        concurrency = ConcurrencyGate.create(
+            settings.api_key,
+            settings.base_url,
+            enabled=adaptive_concurrency,
+            max_concurrency=max_concurrency,
+            timeout=settings.timeout,
+        )
         return cls(
             settings=settings,
             transport=transport,
             policy=policy,
-            chat=ChatClient(transport, policy, preflight=preflight, probe_interval=probe_interval),
+            chat=ChatClient(
+                transport,
+                policy,
+                preflight=preflight,
+                probe_interval=probe_interval,
+                concurrency=concurrency,
+            ),
             embeddings=EmbeddingClient(
-                transport, policy, preflight=preflight, probe_interval=probe_interval
+                transport,
+                policy,
+                preflight=preflight,
+                probe_interval=probe_interval,
+                concurrency=concurrency,
             ),
             images=ImageClient(
-                transport, policy, preflight=preflight, probe_interval=probe_interval
+                transport,
+                policy,
+                preflight=preflight,
+                probe_interval=probe_interval,
+                concurrency=concurrency,
             ),
         )
 

@@ -12,16 +12,20 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 import httpx
 
+from modelscope_inference import catalog
 from modelscope_inference._lazy import errors
 from modelscope_inference.chat import GatedClient
+from modelscope_inference.redaction import redact
 from modelscope_inference.transport import JSONResponse
 
 EMBEDDINGS_PATH = "/embeddings"
@@ -108,8 +112,76 @@ def embedding_body(
     return body
 
 
+Progress = Callable[[int, int], None]
+"""A bulk call's progress callback: ``(texts_done, texts_total)`` after each batch."""
+
+
+def batch_size_for(model: str, batch_size: int | None) -> int:
+    """``batch_size`` when given, else the catalog's for ``model``, else the library default.
+
+    Example:
+        >>> batch_size_for("Qwen/Qwen3-Embedding-0.6B", None), batch_size_for("x/y", 8)
+        (32, 8)
+    """
+    if batch_size is not None:
+        return batch_size
+    return catalog.lookup(model).embedding_batch or DEFAULT_BATCH_SIZE
+
+
+@dataclass
+class BulkResult:
+    """What the batches of one call gave: a slot per text, and the failed batches' errors.
+    Pure bookkeeping shared by :meth:`EmbeddingClient.embed` and its async twin."""
+
+    total: int
+    progress: Progress | None
+    vectors: list[list[float] | None] = field(default_factory=list)
+    failures: list[tuple[int, int, BaseException]] = field(default_factory=list)
+    done: int = 0
+
+    def __post_init__(self) -> None:
+        self.vectors = [None] * self.total
+
+    def succeeded(self, start: int, batch_vectors: list[list[float]]) -> None:
+        self.vectors[start : start + len(batch_vectors)] = batch_vectors
+        self.done += len(batch_vectors)
+        if self.progress is not None:
+            self.progress(self.done, self.total)
+
+    def failed(self, start: int, size: int, exc: BaseException) -> None:
+        self.failures.append((start, size, exc))
+
+    def result(self) -> list[list[float]]:
+        """The vectors in order; the error when a batch failed (see :func:`_bulk_error`)."""
+        if not self.failures:
+            return cast(list[list[float]], self.vectors)
+        self.failures.sort(key=lambda failure: failure[0])
+        if self.done == 0:
+            raise self.failures[0][2]  # nothing to salvage: the error as a single call raises it
+        raise _bulk_error(self) from self.failures[0][2]
+
+
+def _bulk_error(bulk: BulkResult) -> errors.EmbeddingBatchError:
+    failed = [i for start, size, _ in bulk.failures for i in range(start, start + size)]
+    first = bulk.failures[0][2]
+    # redact: the first error's text may quote an answer that echoed the token
+    return errors.EmbeddingBatchError(
+        redact(
+            f"{len(failed)} of {bulk.total} texts got no vector (indices {failed[:10]}"
+            f"{'...' if len(failed) > 10 else ''}; first error: {type(first).__name__}: {first}). "
+            "The others are in .vectors (None where failed); embed the texts at .failed_indices "
+            "again once the cause is fixed."
+        ),
+        failed_indices=failed,
+        vectors=bulk.vectors,
+        errors=[exc for _, _, exc in bulk.failures],
+    )
+
+
 class EmbeddingClient(GatedClient):
-    """Embeds text batches over a transport, with the shared retry policy and quota pre-flight.
+    """Embeds text batches over a transport, with the shared retry policy, quota pre-flight
+    and concurrency limit. Async batches run concurrently under the adaptive limiter (one at a
+    time when it is turned off, as before it existed).
 
     Example:
         >>> client.embeddings.embed(["hello"], model="Qwen/Qwen3-Embedding-0.6B")[0][:3]
@@ -120,36 +192,86 @@ class EmbeddingClient(GatedClient):
         texts: Sequence[str],
         *,
         model: str,
-        batch_size: int = DEFAULT_BATCH_SIZE,
+        batch_size: int | None = None,
         dimensions: int | None = None,
         extra_body: Mapping[str, Any] | None = None,
+        progress: Progress | None = None,
     ) -> list[list[float]]:
-        """Vectors for ``texts``, in order; ``[]`` for no texts (and no request)."""
-        vectors: list[list[float]] = []
-        for batch in batches(check_texts(texts), batch_size):
-            body = embedding_body(batch, model, dimensions, extra_body)
+        """Vectors for ``texts``, in order; ``[]`` for no texts (and no request). A failed
+        batch stops the call (later ones would likely fail alike and cost quota); if earlier
+        batches succeeded, :class:`EmbeddingBatchError` carries their vectors."""
+        texts = check_texts(texts)
+        bulk = BulkResult(len(texts), progress)
+        start = 0
+        for batch in batches(texts, batch_size_for(model, batch_size)):
+            if bulk.failures:
+                bulk.failed(start, len(batch), bulk.failures[0][2])
+            else:
+                self._embed_batch(bulk, start, batch, model, dimensions, extra_body)
+            start += len(batch)
+        return bulk.result()
+
+    def _embed_batch(
+        self,
+        bulk: BulkResult,
+        start: int,
+        batch: list[str],
+        model: str,
+        dimensions: int | None,
+        extra_body: Mapping[str, Any] | None,
+    ) -> None:
+        body = embedding_body(batch, model, dimensions, extra_body)
+        post = partial(self.transport.post, EMBEDDINGS_PATH, body, model=model)
+        try:
             with self._gate(model):
-                reply = self.policy.call(
-                    partial(self.transport.post, EMBEDDINGS_PATH, body, model=model)
-                )
-            vectors.extend(vectors_from_response(reply, model, len(batch)))
-        return vectors
+                reply = self.policy.call(self._limited(model, post))
+            bulk.succeeded(start, vectors_from_response(reply, model, len(batch)))
+        except Exception as exc:  # recorded; bulk.result() raises it
+            bulk.failed(start, len(batch), exc)
 
     async def aembed(
         self,
         texts: Sequence[str],
         *,
         model: str,
-        batch_size: int = DEFAULT_BATCH_SIZE,
+        batch_size: int | None = None,
         dimensions: int | None = None,
         extra_body: Mapping[str, Any] | None = None,
+        progress: Progress | None = None,
     ) -> list[list[float]]:
-        """Async twin of :meth:`embed`."""
-        vectors: list[list[float]] = []
-        for batch in batches(check_texts(texts), batch_size):
-            body = embedding_body(batch, model, dimensions, extra_body)
-            post = partial(self.transport.apost, EMBEDDINGS_PATH, body, model=model)
+        """Async twin of :meth:`embed`; batches go concurrently when the limiter is on."""
+        texts = check_texts(texts)
+        bulk = BulkResult(len(texts), progress)
+        jobs = []
+        start = 0
+        for batch in batches(texts, batch_size_for(model, batch_size)):
+            job = self._aembed_batch(bulk, start, batch, model, dimensions, extra_body)
+            start += len(batch)
+            if self.concurrency.enabled:
+                jobs.append(job)
+            else:
+                await job  # no limiter: one batch at a time, as before it existed
+        if jobs:
+            await asyncio.gather(*jobs)
+        return bulk.result()
+
+    async def _aembed_batch(
+        self,
+        bulk: BulkResult,
+        start: int,
+        batch: list[str],
+        model: str,
+        dimensions: int | None,
+        extra_body: Mapping[str, Any] | None,
+    ) -> None:
+        if bulk.failures:  # an earlier batch failed: spend no more on this call
+            bulk.failed(start, len(batch), bulk.failures[0][2])
+            return
+        body = embedding_body(batch, model, dimensions, extra_body)
+        post = partial(self.transport.apost, EMBEDDINGS_PATH, body, model=model)
+        try:
             with self._gate(model):
-                reply = await self.policy.acall(post)
-            vectors.extend(vectors_from_response(reply, model, len(batch)))
-        return vectors
+                reply = await self.policy.acall(self._alimited(model, post))
+            bulk.succeeded(start, vectors_from_response(reply, model, len(batch)))
+        except Exception as exc:  # recorded; bulk.result() raises it
+            bulk.failed(start, len(batch), exc)

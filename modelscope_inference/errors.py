@@ -779,3 +779,44 @@ def _has_content(response: httpx.Response) -> bool:
         return bool(response.content)
     except httpx.ResponseNotRead:
         return False
+
+
+class ConcurrencyTimeoutError(ModelScopeError, TimeoutError):
+    """No concurrency slot came free for the model within the call's ``timeout``: the adaptive
+    limiter (:mod:`modelscope_inference.limiter`) held the call back, no request was sent and no
+    quota was spent. Never retried (it would only wait again).
+
+    Example:
+        >>> except ConcurrencyTimeoutError as exc:
+        ...     print(exc.model, exc.limit)
+    """
+
+    def __init__(self, message: str, *, model: str, limit: int) -> None:
+        super().__init__(message)
+        self.model = model
+        self.limit = limit
+
+
+class EmbeddingBatchError(ModelScopeError):
+    """Some batches of a bulk embedding call failed, others succeeded. ``failed_indices`` are
+    the positions (in the texts given) that have no vector; ``vectors`` holds one entry per
+    text, the vector or None; ``errors`` the error of each failed batch. The first failure is
+    also the ``__cause__``.
+
+    Example:
+        >>> except EmbeddingBatchError as exc:
+        ...     retry = [texts[i] for i in exc.failed_indices]
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        failed_indices: list[int],
+        vectors: list[list[float] | None],
+        errors: list[BaseException],
+    ) -> None:
+        super().__init__(message)
+        self.failed_indices = failed_indices
+        self.vectors = vectors
+        self.errors = errors

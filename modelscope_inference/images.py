@@ -35,6 +35,7 @@ from typing import Any, Protocol
 from modelscope_inference import catalog
 from modelscope_inference._lazy import caught, errors
 from modelscope_inference.chat import GatedClient
+from modelscope_inference.limiter import ConcurrencyGate
 from modelscope_inference.quota import DEFAULT_PROBE_INTERVAL
 from modelscope_inference.retry import RetryPolicy
 from modelscope_inference.transport import JSONResponse, Transport
@@ -555,8 +556,15 @@ class ImageClient(GatedClient):
         clock: Clock = time.monotonic,
         sleep: Sleep = time.sleep,
         async_sleep: AsyncSleep = asyncio.sleep,
+        concurrency: ConcurrencyGate | None = None,
     ) -> None:
-        super().__init__(transport, policy, preflight=preflight, probe_interval=probe_interval)
+        super().__init__(
+            transport,
+            policy,
+            preflight=preflight,
+            probe_interval=probe_interval,
+            concurrency=concurrency,
+        )
         self.schedule: Schedule = schedule or RatioSchedule()
         self.clock = clock
         self.sleep = sleep
@@ -582,8 +590,10 @@ class ImageClient(GatedClient):
             model=request.model,
             headers=SUBMIT_HEADERS,
         )
+        # Only the submit holds a concurrency slot: a poll reads a task's status, it starts no
+        # work on the model.
         with self._gate(request.model):
-            reply = self.policy.call(send)
+            reply = self.policy.call(self._limited(request.model, send))
         return task_id_from(reply, request.model)
 
     def poll(self, task_id: str, *, model: str = DEFAULT_IMAGE_MODEL) -> ImageTask:
@@ -681,7 +691,7 @@ class ImageClient(GatedClient):
             headers=SUBMIT_HEADERS,
         )
         with self._gate(request.model):
-            reply = await self.policy.acall(send)
+            reply = await self.policy.acall(self._alimited(request.model, send))
         return task_id_from(reply, request.model)
 
     async def apoll(self, task_id: str, *, model: str = DEFAULT_IMAGE_MODEL) -> ImageTask:

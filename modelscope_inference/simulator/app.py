@@ -22,7 +22,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +30,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from . import errors
 from .brain import ChatRequest, Completion, ToolCallOut, respond, usage_of
@@ -99,6 +99,8 @@ class _Gate:
     body: Any
     faults: list[Fault]
     early: Response | None
+    release: Callable[[], None] | None = None
+    """Ends the request's count toward its model's concurrency; None when it did not count."""
 
 
 class _Api:
@@ -112,7 +114,10 @@ class _Api:
         return _json(200, {"object": "list", "data": data}, [])
 
     async def chat(self, request: Request) -> Response:
-        gate = await self._gate(request, stream_key=True)
+        gate = await self._gate(request, stream_key=True, capped=True)
+        return _released(gate, self._chat)
+
+    def _chat(self, gate: _Gate) -> Response:
         if gate.early is not None:
             return gate.early
         parsed = parse_chat(gate.body, self.state.catalog)
@@ -121,7 +126,10 @@ class _Api:
         return self._complete(parsed, gate.rid, gate.faults)
 
     async def embeddings(self, request: Request) -> Response:
-        gate = await self._gate(request, stream_key=False)
+        gate = await self._gate(request, stream_key=False, capped=True)
+        return _released(gate, self._embeddings)
+
+    def _embeddings(self, gate: _Gate) -> Response:
         if gate.early is not None:
             return gate.early
         parsed = parse_embedding(gate.body, self.state.catalog)
@@ -151,23 +159,55 @@ class _Api:
         model = body.get("model") if isinstance(body, dict) else None
         return self.state.quota.peek(model if isinstance(model, str) else "").headers()
 
-    async def _begin(self, request: Request, body: Any = None) -> str:
-        """Give the request an id, record it, and apply the configured latency."""
+    async def _begin(
+        self, request: Request, body: Any = None, concurrency: tuple[int, bool] | None = None
+    ) -> str:
+        """Give the request an id, record it, and apply the configured latency (not to one
+        the concurrency cap refuses: that 429 comes at once)."""
         rid = str(uuid.uuid4())
-        self.state.record(request.method, request.url.path, request.headers.items(), body, rid)
-        if self.state.latency > 0:
+        headers = request.headers.items()
+        self.state.record(request.method, request.url.path, headers, body, rid, concurrency)
+        refused = concurrency is not None and not concurrency[1]
+        if self.state.latency > 0 and not refused:
             await asyncio.sleep(self.state.latency)
         return rid
 
-    async def _gate(self, request: Request, stream_key: bool) -> _Gate:
-        """Record, delay, authenticate and take faults; `early` is set to answer right away."""
+    async def _gate(self, request: Request, stream_key: bool, capped: bool = False) -> _Gate:
+        """Record, delay, authenticate and take faults; `early` is set to answer right away.
+        ``capped`` routes count toward the model's concurrency (and its cap) until answered."""
         body = loads(await request.body())
-        rid = await self._begin(request, body)
-        auth = authenticate(request.headers.get("authorization"), self.state.token)
-        if auth is not None:
-            return _Gate(rid, body, [], _error(auth, rid))
         model = body.get("model") if isinstance(body, dict) else None
         model_id = model if isinstance(model, str) else ""
+        arrival = self.state.concurrency.arrive(model_id) if capped else None
+        release = self._leaver(model_id) if arrival is not None and arrival[1] else None
+        try:
+            return await self._gate_admitted(request, body, model_id, stream_key, arrival, release)
+        except BaseException:
+            if release is not None:
+                release()
+            raise
+
+    def _leaver(self, model_id: str) -> Callable[[], None]:
+        return lambda: self.state.concurrency.leave(model_id)
+
+    async def _gate_admitted(
+        self,
+        request: Request,
+        body: Any,
+        model_id: str,
+        stream_key: bool,
+        arrival: tuple[int, bool] | None,
+        release: Callable[[], None] | None,
+    ) -> _Gate:
+        rid = await self._begin(request, body, arrival)
+        auth = authenticate(request.headers.get("authorization"), self.state.token)
+        if auth is not None:
+            return _Gate(rid, body, [], _error(auth, rid), release)
+        if arrival is not None and not arrival[1]:
+            # reference: modelscope-api.md §3.1/§3.3, over the moving concurrency cap: the
+            # transient 429 (quota headers showing calls left), counted like any failure (§8.1)
+            refusal = self._fault_response(Fault.rate_limit(), rid, model_id)
+            return _Gate(rid, body, [], self._failed(refusal, body), None)
         stream = stream_key and isinstance(body, dict) and body.get("stream") is True
         faults = self.state.faults.take(model_id, stream)
         delay = sum(f.seconds for f in faults if f.kind is FaultKind.LATENCY)
@@ -177,11 +217,11 @@ class _Api:
             await asyncio.sleep(delay)
         replacing = next((f for f in faults if f.replaces_response), None)
         if replacing is None:
-            return _Gate(rid, body, faults, None)
+            return _Gate(rid, body, faults, None, release)
         early = self._fault_response(replacing, rid, model_id)
         if replacing.kind is not FaultKind.REAL_ANSWER:  # a captured answer keeps its headers
             early = self._failed(early, body)
-        return _Gate(rid, body, faults, early)
+        return _Gate(rid, body, faults, early, release)
 
     def _quota_headers(self, model_id: str, snap: QuotaSnapshot) -> Headers:
         """The four quota headers, or none for a model set to send none (§8.1: "for some 2026
@@ -373,6 +413,50 @@ class _EventStream(Response):
         if self.drop:
             raise ConnectionDropped("drop_after fault: closing mid-stream")
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def _released(gate: _Gate, answer: Callable[[_Gate], Response]) -> Response:
+    """``answer(gate)``, releasing the gate's concurrency once the body has been sent."""
+    if gate.release is None:
+        return answer(gate)
+    try:
+        return _Releasing(answer(gate), gate.release)
+    except BaseException:
+        gate.release()
+        raise
+
+
+class _Releasing(Response):
+    """A response that counts toward its model's concurrency until it has been sent (a stream
+    until its last event)."""
+
+    def __init__(self, inner: Response, release: Callable[[], None]) -> None:
+        self.inner = inner
+        self.release = release
+        self.status_code = inner.status_code
+        self.background = None
+        self.raw_headers = inner.raw_headers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        released = False
+
+        def release_once() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                self.release()
+
+        async def sending(message: Message) -> None:
+            # Before the last part goes out: once the client has it, it may send its next
+            # request, which must not find this one still counted.
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                release_once()
+            await send(message)
+
+        try:
+            await self.inner(scope, receive, sending)
+        finally:
+            release_once()
 
 
 class _DroppedBody(Response):

@@ -19,6 +19,7 @@ from types import TracebackType
 import uvicorn
 
 from .app import create_app, install_log_filter
+from .concurrency import Schedule
 from .faults import Fault
 from .images import ImageTasks
 from .models import ModelKind, ModelSpec
@@ -232,6 +233,24 @@ class Simulator:
     @count_failures.setter
     def count_failures(self, value: bool) -> None:
         self._state.count_failures = value
+
+    def set_concurrency_cap(
+        self, model: str, cap: int | None = None, *, schedule: Schedule | None = None
+    ) -> None:
+        """Refuse requests for ``model`` beyond ``cap`` in flight with a transient 429 (quota
+        headers showing calls left, counted like any failure), or follow ``schedule``:
+        ``(seconds from now, cap)`` steps (reference: modelscope-api.md §3.1, the cap moves with
+        the platform's load). No cap and no schedule: uncapped. ``requests`` records each
+        request's concurrency on arrival (``concurrency``, ``over_cap``).
+
+        >>> steps = [(0, 1), (5, 4), (10, 2)]
+        >>> sim.set_concurrency_cap("Qwen/Qwen3-8B", schedule=steps)  # doctest: +SKIP
+        """
+        self._state.concurrency.set_cap(model, cap, schedule=schedule)
+
+    def concurrency_cap(self, model: str) -> int | None:
+        """The concurrency cap of ``model`` right now (None: uncapped)."""
+        return self._state.concurrency.cap(model)
 
     def inject(self, fault: Fault, times: int | None = 1, model: str | None = None) -> None:
         """Apply `fault` to the next `times` requests (None: all), optionally for one model.

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from .concurrency import ConcurrencyBook
 from .faults import FaultBook
 from .gate import UNBOUND_TOKEN
 from .images import DEFAULT_AIGC_LIMIT, DEFAULT_AIGC_MODEL_LIMIT, ImageTasks
@@ -51,6 +52,10 @@ class RecordedRequest:
     model: str | None
     stream: bool
     request_id: str
+    concurrency: int | None = None
+    """Requests in flight for its model when it arrived, itself included (chat, embeddings)."""
+    over_cap: bool = False
+    """True when the model's concurrency cap refused it (a transient 429)."""
 
 
 def mask_authorization(value: str) -> str:
@@ -101,6 +106,7 @@ class SimulatorState:
             clock,
             count_failures,
         )
+        self.concurrency = ConcurrencyBook()
         self._log: deque[RecordedRequest] = deque(maxlen=max_recorded)
         self._log_lock = threading.Lock()
 
@@ -111,15 +117,30 @@ class SimulatorState:
             return list(self._log)
 
     def record(
-        self, method: str, path: str, headers: Iterable[tuple[str, str]], body: Any, request_id: str
+        self,
+        method: str,
+        path: str,
+        headers: Iterable[tuple[str, str]],
+        body: Any,
+        request_id: str,
+        concurrency: tuple[int, bool] | None = None,
     ) -> None:
         """Log a request, masking secret headers so the real token never appears."""
         clean = {k: mask_authorization(v) if k in _SECRET_HEADERS else v for k, v in headers}
         is_map = isinstance(body, Mapping)
         model = body.get("model") if is_map else None
         stream = bool(body.get("stream")) if is_map else False
+        level, admitted = concurrency if concurrency is not None else (None, True)
         entry = RecordedRequest(
-            method, path, clean, body, model if isinstance(model, str) else None, stream, request_id
+            method,
+            path,
+            clean,
+            body,
+            model if isinstance(model, str) else None,
+            stream,
+            request_id,
+            level,
+            not admitted,
         )
         with self._log_lock:
             self._log.append(entry)
@@ -134,5 +155,6 @@ class SimulatorState:
             self._log.clear()
         self.faults.clear()
         self.scripts.clear()
+        self.concurrency.clear()
         self.quota = QuotaBook(account, per_model, model_limits, clock)
         self.images.reset()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 import pytest
@@ -71,3 +72,24 @@ def test_spent_quota_fails_fast(embeddings: Embed, sim: Simulator) -> None:
 def test_batch_size_must_be_positive() -> None:
     with pytest.raises(ValueError, match="greater than or equal to 1"):
         ModelScopeEmbeddings(api_key="ms-x", batch_size=0)
+
+
+def test_a_progress_callback_hears_each_batch(embeddings: Embed, sim: Simulator) -> None:
+    seen: list[tuple[int, int]] = []
+
+    embeddings(
+        chunk_size=2, progress=lambda done, total: seen.append((done, total))
+    ).embed_documents(["a", "b", "c", "d", "e"])
+
+    assert seen == [(2, 5), (4, 5), (5, 5)]
+
+
+def test_async_progress_reaches_the_total(embeddings: Embed, sim: Simulator) -> None:
+    seen: list[tuple[int, int]] = []
+    model = embeddings(chunk_size=2, progress=lambda done, total: seen.append((done, total)))
+
+    asyncio.run(model.aembed_documents(["a", "b", "c", "d", "e"]))
+
+    # Batches may end in any order; the count is cumulative either way.
+    assert len(seen) == 3
+    assert seen[-1] == (5, 5)

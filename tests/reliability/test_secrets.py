@@ -42,6 +42,7 @@ from llama_index_modelscope.embeddings import ModelScopeEmbedding
 from modelscope_inference import ImageRequest, ModelScopeClient, Settings
 from modelscope_inference.chat import ChatRequest
 from modelscope_inference.errors import ConfigurationError, ModelScopeError
+from modelscope_inference.limiter import forget_limits, limiter_for
 from modelscope_inference.quota import tracker_for
 from modelscope_inference.redaction import redact
 from modelscope_inference.simulator import Fault, Reply, Simulator
@@ -346,6 +347,7 @@ def _force_every_error(sim: Simulator) -> list[BaseException]:
     errors.append(_raised(complete()))
     errors.append(_raised(complete()))  # known spent: raised before any request
     errors.extend(_image_errors(sim, echo))
+    errors.extend(_limiter_errors(sim, echo))
     fresh()
     closed = f"http://127.0.0.1:{_closed_port()}/v1"
     errors.append(
@@ -376,6 +378,31 @@ def _image_errors(sim: Simulator, echo: str) -> list[BaseException]:
         api_key=TOKEN, base_url="https://example.com/v1", http_client=httpx.Client(transport=odd)
     )
     found.append(_raised(lambda: client.images.submit(ImageRequest(prompt="a cat"))))
+    return found
+
+
+def _limiter_errors(sim: Simulator, echo: str) -> list[BaseException]:
+    """The bulk and concurrency errors (issue 18): an embeddings call whose second batch is
+    refused with the token echoed, and a call that found no free concurrency slot in time."""
+    answers = iter([None])
+
+    def embedder(request: httpx.Request) -> httpx.Response:
+        if next(answers, "refuse") == "refuse":
+            return httpx.Response(401, json={"errors": {"message": f"Authentication {echo}"}})
+        vectors = [{"index": i, "embedding": [0.5]} for i in range(2)]
+        return httpx.Response(200, json={"data": vectors})
+
+    odd = httpx.MockTransport(embedder)
+    client = ModelScopeClient.create(
+        api_key=TOKEN, base_url="https://example.com/v1", http_client=httpx.Client(transport=odd)
+    )
+    embed = client.embeddings
+    found = [_raised(lambda: embed.embed([echo] * 4, model=EMBED_MODEL, batch_size=2))]
+    forget_limits()
+    held = limiter_for(TOKEN, sim.base_url, CHAT_MODEL).acquire(bound=1, timeout=5)
+    waiting = ModelScopeClient.create(api_key=TOKEN, base_url=sim.base_url, timeout=0.1)
+    found.append(_raised(lambda: waiting.chat.complete(_request())))
+    limiter_for(TOKEN, sim.base_url, CHAT_MODEL).release(held, rate_limited=False, succeeded=False)
     return found
 
 
