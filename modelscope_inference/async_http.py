@@ -22,6 +22,14 @@ What this module decides, and why:
   never left) or the server closed it before a single byte of the answer
   (``aiohttp.ServerDisconnectedError``). A reset after the request was sent is not resent: the
   server may have acted on it (RFC 9112 §9.3.1.1).
+- **TLS connections closed mid-answer**: aiohttp closes, rather than pools, a connection whose
+  answer was not read to its end (a stream left early), and asyncio's TLS close then waits for
+  the server's ``close_notify``. If the loop ends first, the socket under the TLS layer stays
+  open until the GC reports it ("unclosed transport"). Before CPython 3.12.8/3.13.1 aiohttp
+  offers ``enable_cleanup_closed`` for this (it aborts such sockets when the session closes,
+  and every 2 s), so every session here is built with it on those versions
+  (:func:`connector_kwargs`), the proxy-routing client's too
+  (:class:`~modelscope_inference._routing.RoutingClient`).
 - **Lifecycles**: an aiohttp session belongs to one loop. :class:`LoopPools` keeps one pool per
   running loop and closes it when the loop shuts down its async generators (``asyncio.run``,
   ``asyncio.Runner`` and pytest-asyncio all do), so a script that calls ``asyncio.run`` many
@@ -38,6 +46,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+import sys
 import threading
 import urllib.request
 from collections.abc import AsyncGenerator, Callable, Mapping
@@ -50,6 +59,9 @@ if TYPE_CHECKING:
     import aiohttp
 
 PROXY_SCHEMES = ("http", "https", "all")  # the getproxies() keys httpx reads (httpx._utils)
+# reference: aiohttp.connector.NEEDS_CLEANUP_CLOSED, copied: aiohttp ignores the option (and
+# warns) from CPython 3.12.8 and 3.13.1, where it counts the leak fixed (python/cpython#118960).
+CLEANUP_CLOSED_TLS = sys.version_info < (3, 12, 8) or (3, 13, 0) <= sys.version_info < (3, 13, 1)
 
 
 @dataclass(frozen=True)
@@ -101,6 +113,21 @@ def aiohttp_timeout(timeout: httpx.Timeout) -> aiohttp.ClientTimeout:
     )
 
 
+def connector_kwargs(
+    limit: int, keepalive_timeout: float | None, ssl_option: ssl.SSLContext | bool
+) -> dict[str, Any]:
+    """``aiohttp.TCPConnector`` arguments; TLS sockets closed mid-answer are aborted when the
+    session closes, where asyncio would leave them open (module docstring)."""
+    kwargs: dict[str, Any] = {
+        "limit": limit,
+        "keepalive_timeout": keepalive_timeout,
+        "ssl": ssl_option,
+    }
+    if CLEANUP_CLOSED_TLS:
+        kwargs["enable_cleanup_closed"] = True
+    return kwargs
+
+
 @dataclass
 class AsyncPool:
     """The async HTTP of one event loop: an ``httpx.AsyncClient`` on aiohttp, and the aiohttp
@@ -122,13 +149,16 @@ class AsyncPool:
         import httpx_aiohttp
 
         if proxy_may_apply(options.proxy):
-            client = httpx_aiohttp.HttpxAiohttpClient(**options.httpx_kwargs())
-            return cls(client, None)
+            from modelscope_inference._routing import RoutingClient
+
+            return cls(RoutingClient(**options.httpx_kwargs()), None)
         session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(
-                limit=options.max_connections,
-                keepalive_timeout=options.keepalive_expiry,
-                ssl=options.ssl_context if options.ssl_context is not None else True,
+                **connector_kwargs(
+                    options.max_connections,
+                    options.keepalive_expiry,
+                    options.ssl_context if options.ssl_context is not None else True,
+                )
             ),
             auto_decompress=False,  # httpx decodes the rare encoded answer, as on every path
             # No cookie jar, as on the prepared path before: nothing here needs cookies.
