@@ -22,6 +22,14 @@ What this module decides, and why:
   never left) or the server closed it before a single byte of the answer
   (``aiohttp.ServerDisconnectedError``). A reset after the request was sent is not resent: the
   server may have acted on it (RFC 9112 §9.3.1.1).
+- **TLS connections closed mid-answer**: aiohttp closes, rather than pools, a connection whose
+  answer was not read to its end (a stream left early), and asyncio's TLS close then waits for
+  the server's ``close_notify``. If the loop ends first, the socket under the TLS layer stays
+  open until the GC reports it ("unclosed transport"). Before CPython 3.12.8/3.13.1 aiohttp
+  offers ``enable_cleanup_closed`` for this (it aborts such sockets when the session closes,
+  and every 2 s), so every session here is built with it on those versions
+  (:func:`~modelscope_inference.aiohttp_sessions.connector_kwargs`), the proxy-routing client's
+  too (:class:`~modelscope_inference.aiohttp_sessions.RoutingClient`).
 - **Lifecycles**: an aiohttp session belongs to one loop. :class:`LoopPools` keeps one pool per
   running loop and closes it when the loop shuts down its async generators (``asyncio.run``,
   ``asyncio.Runner`` and pytest-asyncio all do), so a script that calls ``asyncio.run`` many
@@ -123,14 +131,17 @@ class AsyncPool:
         import aiohttp
         import httpx_aiohttp
 
+        from modelscope_inference.aiohttp_sessions import RoutingClient, connector_kwargs
+
         if proxy_may_apply(options.proxy):
-            client = httpx_aiohttp.HttpxAiohttpClient(**options.httpx_kwargs())
-            return cls(client, None)
+            return cls(RoutingClient(**options.httpx_kwargs()), None)
         session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(
-                limit=options.max_connections,
-                keepalive_timeout=options.keepalive_expiry,
-                ssl=options.ssl_context if options.ssl_context is not None else True,
+                **connector_kwargs(
+                    options.max_connections,
+                    options.keepalive_expiry,
+                    options.ssl_context if options.ssl_context is not None else True,
+                )
             ),
             auto_decompress=False,  # httpx decodes the rare encoded answer, as on every path
             # No cookie jar, as on the prepared path before: nothing here needs cookies.
