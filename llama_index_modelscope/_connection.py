@@ -50,8 +50,8 @@ def _as_secret(value: object) -> Any:
 
 
 def _environment_secret() -> SecretStr | None:
-    """The environment's token as a ``SecretStr``, read with the core's rules; resolved at
-    construction as LlamaIndex's ``OpenAI`` resolves ``OPENAI_API_KEY``."""
+    """The environment's token as a ``SecretStr``, read with the core's rules (``MODELSCOPE_*``
+    only); resolved at construction, as LlamaIndex's own OpenAI classes resolve their key."""
     token = token_from_environment()
     return None if token is None else SecretStr(token)
 
