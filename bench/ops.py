@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Generic, TypeVar
@@ -37,6 +37,11 @@ _USAGE = {"include_usage": True}
 Op = Callable[[Any], Any]
 T = TypeVar("T")
 AIOHTTP_FLOOR = "aiohttp floor"
+# The concurrency case measures how many calls the transport carries at once, so our classes
+# run with the adaptive limiter off: on (the default) it holds a model's calls in flight to what
+# the service's 429s allow, starting at 1 and never above max_concurrency (16), by design
+# (ModelScope aims to serve one call at a time); bench/adaptive.py measures the limiter itself.
+UNLIMITED: dict[str, Any] = {"adaptive_concurrency": False}
 
 
 def build(name: str, factory: Callable[[], Any]) -> Any | None:
@@ -59,14 +64,23 @@ class Contenders:
     li_peer: Any
 
     @classmethod
-    def on(cls, url: str, token: str = clients.TOKEN, *, aio: bool = False) -> Contenders:
-        """Every contender against ``url`` (the raw SDK async when ``aio``)."""
+    def on(
+        cls,
+        url: str,
+        token: str = clients.TOKEN,
+        *,
+        aio: bool = False,
+        ours: Mapping[str, Any] | None = None,
+    ) -> Contenders:
+        """Every contender against ``url`` (the raw SDK async when ``aio``); ``ours`` are
+        options for our two classes only."""
         raw_factory = clients.async_openai_client if aio else clients.openai_client
+        options = dict(ours or {})
         return cls(
             raw=raw_factory(url, token),
-            lc=build("ChatModelScope", lambda: clients.chat_modelscope(url, token)),
+            lc=build("ChatModelScope", lambda: clients.chat_modelscope(url, token, **options)),
             lc_peer=build("ChatOpenAI", lambda: clients.chat_openai(url, token)),
-            li=build("ModelScopeLLM", lambda: clients.modelscope_llm(url, token)),
+            li=build("ModelScopeLLM", lambda: clients.modelscope_llm(url, token, **options)),
             li_peer=build("OpenAILike", lambda: clients.openai_like(url, token)),
         )
 
@@ -125,13 +139,13 @@ def httpx_invoke(url: str, token: str = clients.TOKEN) -> Variant:
 
 
 def core_variant(
-    url: str, token: str, op: Callable[[Any, Any], Any], *, aio: bool = False
+    url: str, token: str, op: Callable[[Any, Any], Any], *, aio: bool = False, **options: Any
 ) -> Variant:
     """Our core alone (``ModelScopeClient.chat``), to tell its cost from an adapter's; async
     ones close the loop's pool in the loop (``ModelScopeClient.aclose``)."""
     from modelscope_inference import ChatRequest, ModelScopeClient
 
-    client = ModelScopeClient.create(api_key=token, base_url=url)
+    client = ModelScopeClient.create(api_key=token, base_url=url, **options)
     chat, request = client.chat, ChatRequest(model=MODEL, messages=clients.MESSAGES)
     return Variant(
         "core ChatClient", lambda: op(chat, request), aio, aclose=client.aclose if aio else None
@@ -159,7 +173,7 @@ def ainvoke_variants(url: str, count: int, token: str = clients.TOKEN) -> list[V
     """``count`` concurrent async chat calls per contender (one ``gather``), plus the raw
     aiohttp floor and our core alone."""
     messages = clients.li_messages()
-    variants = Contenders.on(url, token, aio=True).variants(
+    variants = Contenders.on(url, token, aio=True, ours=UNLIMITED).variants(
         raw=_fan_out(lambda c: c.chat.completions.create(**CHAT_BODY), count),
         lc=_fan_out(lambda m: m.ainvoke("hi"), count),
         li=_fan_out(lambda m: m.achat(messages), count),
@@ -169,7 +183,7 @@ def ainvoke_variants(url: str, count: int, token: str = clients.TOKEN) -> list[V
     def acomplete_all(chat: Any, request: Any) -> Any:
         return asyncio.gather(*(chat.acomplete(request) for _ in range(count)))
 
-    core = core_variant(url, token, acomplete_all, aio=True)
+    core = core_variant(url, token, acomplete_all, aio=True, **UNLIMITED)
     return [variants[0], aiohttp_floor(url, count, token), core, *variants[1:]]
 
 
@@ -296,7 +310,7 @@ def core_apost(url: str, count: int, token: str = clients.TOKEN) -> Variant:
     dict, ``count`` at once."""
     from modelscope_inference import ModelScopeClient
 
-    client = ModelScopeClient.create(api_key=token, base_url=url)
+    client = ModelScopeClient.create(api_key=token, base_url=url, **UNLIMITED)
     transport = client.transport
 
     def call() -> Any:
