@@ -35,7 +35,12 @@ class Variant:
     ``aclose`` closes what the variant opened, inside the loop that ran it (an aiohttp
     session belongs to its loop; see :func:`close_loop`). ``every`` runs the variant only
     in every ``every``-th round (round 0, ``every``, …): for a contender ten times slower than
-    the rest, so it does not make the case ten times longer.
+    the rest, so it does not make the case ten times longer. ``warm`` runs the call once,
+    untimed, right before each timed sample: a pool's idle keep-alive connections expire
+    (httpx's default after 5 s), so without it the gap between a variant's rounds, which the
+    other variants' speed sets, would decide whether a sample reuses connections or opens
+    fresh ones (the ``openai`` SDK's httpcore pool is 2–5× slower at 200 concurrent calls
+    with 100 reused connections than with fresh ones; ``bench/RESULTS.md``).
     """
 
     name: str
@@ -44,6 +49,7 @@ class Variant:
     extra: dict[str, Any] = field(default_factory=dict)
     aclose: AsyncCall | None = None
     every: int = 1
+    warm: bool = False
 
 
 def median(values: Sequence[float]) -> float:
@@ -67,12 +73,23 @@ async def _time_async(call: AsyncCall, inner: int) -> float:
 
 def time_once(variant: Variant, inner: int, loop: asyncio.AbstractEventLoop | None) -> float:
     """Seconds per call of ``variant``, averaged over ``inner`` back-to-back calls."""
+    if variant.warm:
+        _run_untimed(variant, loop)
     gc.collect()  # no garbage left by the previous variant (see the module docstring)
     if not variant.aio:
         return _time_sync(variant.call, inner)  # type: ignore[arg-type]
     if loop is None:
         raise ValueError(f"variant {variant.name!r} is async but no event loop was given")
     return loop.run_until_complete(_time_async(variant.call, inner))  # type: ignore[arg-type]
+
+
+def _run_untimed(variant: Variant, loop: asyncio.AbstractEventLoop | None) -> None:
+    if not variant.aio:
+        variant.call()
+    elif loop is None:
+        raise ValueError(f"variant {variant.name!r} is async but no event loop was given")
+    else:
+        loop.run_until_complete(_time_async(variant.call, 1))  # type: ignore[arg-type]
 
 
 def interleave(

@@ -148,6 +148,9 @@ class QuotaTracker:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     store: StateStore | None = None
     namespace: str = ""
+    # Whether any scope was ever seen at 0: until then (nearly always) ``admit`` has nothing
+    # to check and answers at once, without the clock (bench: concurrency).
+    _zero_seen: bool = field(default=False, init=False, repr=False)
 
     def __post_init__(self) -> None:
         # The in-process store shares nothing: this object's own fields are that state.
@@ -168,7 +171,7 @@ class QuotaTracker:
         with self._lock:
             if status is not None:
                 self._update(model, status)
-            if success:
+            if success and self._zero_seen:  # nothing seen spent: nothing to clear
                 self._clear_unreported(model, status, now)
         if self._shared is not None and (status is not None or success):
             self._push(model)
@@ -179,8 +182,8 @@ class QuotaTracker:
             counts = _Counts(status.account_limit, status.account_remaining, status.seen_at)
             self._set_account(model, counts)
         if status.model_remaining is not None or status.model_limit is not None:
-            self._models[model] = _Counts(
-                status.model_limit, status.model_remaining, status.seen_at
+            self._set_model(
+                model, _Counts(status.model_limit, status.model_remaining, status.seen_at)
             )
 
     def _clear_unreported(self, model: str, status: QuotaStatus | None, now: datetime) -> None:
@@ -191,7 +194,7 @@ class QuotaTracker:
             self._set_account(model, replace(account, remaining=None, seen_at=now))
         counts = self._models.get(model)
         if reported.model_remaining is None and counts is not None and counts.spent(now):
-            self._models[model] = replace(counts, remaining=None, seen_at=now)
+            self._set_model(model, replace(counts, remaining=None, seen_at=now))
 
     def mark_exhausted(self, scope: QuotaScope, model: str) -> None:
         """Record a spent scope learned from a 429 body when the headers were missing."""
@@ -201,7 +204,7 @@ class QuotaTracker:
                 self._set_account(model, replace(self._account_of(model), remaining=0, seen_at=now))
             else:
                 counts = self._models.get(model, _Counts())
-                self._models[model] = replace(counts, remaining=0, seen_at=now)
+                self._set_model(model, replace(counts, remaining=0, seen_at=now))
         if self._shared is not None:
             self._push(model)
 
@@ -209,7 +212,14 @@ class QuotaTracker:
         """The account budget ``model`` draws on: AIGC's for image models, else chat's."""
         return self._aigc if account_pool(model) else self._account
 
+    def _set_model(self, model: str, counts: _Counts) -> None:
+        self._models[model] = counts
+        if counts.remaining == 0:
+            self._zero_seen = True
+
     def _set_account(self, model: str, counts: _Counts) -> None:
+        if counts.remaining == 0:
+            self._zero_seen = True
         if account_pool(model):
             self._aigc = counts
         else:
@@ -246,6 +256,8 @@ class QuotaTracker:
             >>> try: send()
             ... finally: tracker.release(admission)
         """
+        if probe_interval <= 0 or (self._shared is None and not self._zero_seen):
+            return _OPEN
         if self._shared is not None:
             self._pull(model)
         now = self.clock()
@@ -342,7 +354,7 @@ class QuotaTracker:
                 if model_counts is None:
                     self._models.pop(model, None)
                 else:
-                    self._models[model] = model_counts
+                    self._set_model(model, model_counts)
 
     def _push(self, model: str) -> None:
         """Write ``model``'s scopes to the store; an older write never replaces a newer one."""

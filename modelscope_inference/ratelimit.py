@@ -156,6 +156,7 @@ class QuotaStatus:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for response metadata and logs."""
+        seen_at = self.seen_at  # read once: every answer's metadata is built from this
         return {
             "model": self.model,
             "known": self.known,
@@ -163,8 +164,8 @@ class QuotaStatus:
             "account_remaining": self.account_remaining,
             "model_limit": self.model_limit,
             "model_remaining": self.model_remaining,
-            "seen_at": self.seen_at.isoformat() if self.seen_at else None,
-            "resets_at": self.resets_at.isoformat() if self.resets_at else None,
+            "seen_at": seen_at.isoformat() if seen_at else None,
+            "resets_at": next_reset(seen_at).isoformat() if seen_at else None,
         }
 
 

@@ -200,26 +200,26 @@ class RetryPolicy:
             >>> RetryPolicy(max_retries=2).call(lambda: transport.post(path, body, model=m))
         """
         started = time.monotonic()
-        attempt = _SettleAmbiguous(attempt)
         try:
-            return attempt()
+            return attempt()  # unwrapped: a first ambiguous 429 passes through anyway
         except Exception as exc:
             if self.max_retries < 1 or not is_retryable(exc):
                 raise
             replay = _Replay(exc)
+        settle = _SettleAmbiguous(attempt, seen=replay.error)
         retrying = self.retrying(spent=time.monotonic() - started)
-        return retrying(lambda: attempt() if replay.done() else replay.throw())
+        return retrying(lambda: settle() if replay.done() else replay.throw())
 
     async def acall(self, attempt: Callable[[], Awaitable[T]]) -> T:
         """Async twin of :meth:`call`."""
         started = time.monotonic()
-        settle = _SettleAmbiguous(attempt)
         try:
-            return await settle.awaited()
+            return await attempt()
         except Exception as exc:
             if self.max_retries < 1 or not is_retryable(exc):
                 raise
             replay = _Replay(exc)
+        settle = _SettleAmbiguous(attempt, seen=replay.error)
 
         async def again() -> T:
             return await settle.awaited() if replay.done() else replay.throw()
@@ -251,9 +251,10 @@ class _SettleAmbiguous(Generic[T]):
     (reference: modelscope-api.md §8.1, "Request limit exceeded." without headers).
     """
 
-    def __init__(self, attempt: Callable[[], T]) -> None:
+    def __init__(self, attempt: Callable[[], T], *, seen: BaseException | None = None) -> None:
         self.attempt = attempt
-        self.ambiguous = 0
+        # The first try runs unwrapped (the hot path); its error is counted here.
+        self.ambiguous = 1 if isinstance(seen, caught.AmbiguousRateLimitError) else 0
 
     def __call__(self) -> T:
         try:
