@@ -4,8 +4,7 @@ token out of errors and pickles. Private; no LangChain types."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
 from pydantic import (
@@ -22,13 +21,11 @@ from typing_extensions import Self
 
 from modelscope_inference import ModelScopeClient
 from modelscope_inference._lazy import caught
+from modelscope_inference.derived_client import DerivedClient, environment_token
 from modelscope_inference.quota import DEFAULT_PROBE_INTERVAL
-from modelscope_inference.settings import token_from_environment
 
 if TYPE_CHECKING:
     from modelscope_inference.errors import ConfigurationError
-
-_NOT_PICKLED = ("api_key", "http_client", "http_async_client")
 
 
 def configuration_error_in(exc: ValidationError) -> ConfigurationError | None:
@@ -44,39 +41,19 @@ def configuration_error_in(exc: ValidationError) -> ConfigurationError | None:
     return cause if isinstance(cause, caught.ConfigurationError) else None
 
 
-def picklable_state(state: dict[Any, Any], fields: Iterable[str]) -> dict[Any, Any]:
-    """A pydantic ``__getstate__`` dict with ``fields`` (token, HTTP clients) set to None and the
-    core client dropped: a pickle must not carry the token, and locks and sockets cannot be
-    pickled. The unpickled object resolves the token from the environment when first used."""
-    values = dict(state["__dict__"])
-    for name in fields:
-        values[name] = None
-    private = dict(state.get("__pydantic_private__") or {})
-    private["_client"] = None
-    return {**state, "__dict__": values, "__pydantic_private__": private}
-
-
-def as_secret(value: object) -> Any:
-    """A plain-string token as a ``SecretStr``: ``model_copy(update=...)`` and plain assignment
-    skip pydantic's validation, and a ``str`` token would show in ``repr``."""
-    return SecretStr(value) if isinstance(value, str) else value
-
-
 def environment_secret() -> SecretStr | None:
-    """The environment's token as a ``SecretStr`` (LangChain's ``secret_from_env`` convention),
-    read with the core's rules (``MODELSCOPE_API_KEY``, then ``MODELSCOPE_SDK_TOKEN``, ...)."""
-    token = token_from_environment()
-    return None if token is None else SecretStr(token)
+    """The environment's token as a ``SecretStr`` (LangChain's ``secret_from_env`` convention)."""
+    return environment_token(SecretStr)
 
 
-class ModelScopeConnection(BaseModel):
+class ModelScopeConnection(DerivedClient, BaseModel):
     """The connection fields and the core client, shared by the chat model and the embeddings.
 
     The client is derived from the connection fields: built at construction (so a missing token
     fails there, with the core's :class:`ConfigurationError` rather than pydantic's wrapper),
     rebuilt, with the same checks, when a field is assigned or changed by ``model_copy``, and
     rebuilt on first use after unpickling, since pickles carry neither the token nor the HTTP
-    clients. Rebuilding happens on change, never per call.
+    clients. Rebuilding happens on change, never per call (the rules: :class:`DerivedClient`).
 
     Example:
         >>> other = llm.model_copy(update={"base_url": "https://api-inference.modelscope.ai/v1"})
@@ -123,6 +100,8 @@ class ModelScopeConnection(BaseModel):
     """Your own ``httpx.AsyncClient``, for async calls only (``ainvoke``, ``astream``)."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
+    secret_type: ClassVar[type[SecretStr]] = SecretStr
+    handle_fields: ClassVar[tuple[str, ...]] = ("http_client", "http_async_client")
 
     _client: ModelScopeClient | None = PrivateAttr(default=None)
 
@@ -196,21 +175,6 @@ class ModelScopeConnection(BaseModel):
         """
         await self._core.aclose()
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
-    def __getstate__(self) -> dict[Any, Any]:
-        return picklable_state(super().__getstate__(), _NOT_PICKLED)
-
     def __setstate__(self, state: dict[Any, Any]) -> None:
         """The pickle has no token: show the environment's, as at construction (the client is
         built on first use, so a missing token fails there)."""
@@ -218,46 +182,5 @@ class ModelScopeConnection(BaseModel):
         if self.api_key is None:
             self.__dict__["api_key"] = environment_secret()
 
-    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
-        """A deep copy shares the pooled core client and your HTTP clients (handles, with
-        locks and sockets, that cannot be copied) and copies everything else."""
-        memo = {} if memo is None else memo
-        for handle in (self._client, self.http_client, self.http_async_client):
-            if handle is not None:
-                memo.setdefault(id(handle), handle)
-        return super().__deepcopy__(memo)
 
-    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
-        """A copy; changed connection fields (token, URL, retries, ...) get a client of their
-        own, after the same checks as at construction.
-
-        Example:
-            >>> llm.model_copy(update={"api_key": "ms-other", "max_retries": 0})
-        """
-        if not update or CONNECTION_FIELDS.isdisjoint(update):
-            return super().model_copy(update=update, deep=deep)
-        if "api_key" in update:
-            update = {**update, "api_key": as_secret(update["api_key"])}
-        copied = super().model_copy(update=update, deep=deep)
-        copied._connect()
-        return copied
-
-    if not TYPE_CHECKING:  # type checkers keep pydantic's typed __setattr__
-
-        def __setattr__(self, name: str, value: Any) -> None:
-            """Assigning a connection field rebuilds the client with the same checks as at
-            construction; if they fail, the field keeps its old value."""
-            if name not in CONNECTION_FIELDS:
-                super().__setattr__(name, value)
-                return
-            old = self.__dict__.get(name)
-            super().__setattr__(name, as_secret(value) if name == "api_key" else value)
-            try:
-                self._connect()
-            except BaseException:
-                self.__dict__[name] = old
-                raise
-
-
-CONNECTION_FIELDS = frozenset(ModelScopeConnection.model_fields)
-"""The fields the core client is built from: changing one rebuilds it."""
+ModelScopeConnection.connection_fields = frozenset(ModelScopeConnection.model_fields)

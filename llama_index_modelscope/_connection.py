@@ -5,7 +5,7 @@ pickles without the token. Private."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import httpx
 from llama_index.core.bridge.pydantic import (
@@ -19,12 +19,9 @@ from llama_index.core.bridge.pydantic import (
 from typing_extensions import Self
 
 from modelscope_inference.client import ModelScopeClient
+from modelscope_inference.derived_client import DerivedClient, environment_token
 from modelscope_inference.quota import DEFAULT_PROBE_INTERVAL
-from modelscope_inference.settings import (
-    DEFAULT_MAX_RETRIES,
-    DEFAULT_TIMEOUT,
-    token_from_environment,
-)
+from modelscope_inference.settings import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
 
 
 def _apply_aliases(values: dict[str, Any], aliases: Mapping[str, str]) -> dict[str, Any]:
@@ -43,24 +40,18 @@ def _apply_aliases(values: dict[str, Any], aliases: Mapping[str, str]) -> dict[s
     return values
 
 
-def _as_secret(value: object) -> Any:
-    """A plain-string token as a ``SecretStr``: ``model_copy(update=...)`` and assignment skip
-    pydantic's validation here, and a ``str`` token would show in ``repr``."""
-    return SecretStr(value) if isinstance(value, str) else value
-
-
 def _environment_secret() -> SecretStr | None:
-    """The environment's token as a ``SecretStr``, read with the core's rules (``MODELSCOPE_*``
-    only); resolved at construction, as LlamaIndex's own OpenAI classes resolve their key."""
-    token = token_from_environment()
-    return None if token is None else SecretStr(token)
+    """The environment's token (``MODELSCOPE_*`` only), resolved at construction, as
+    LlamaIndex's own OpenAI classes resolve their key."""
+    return environment_token(SecretStr)
 
 
-class CoreClientMixin(BaseModel):
+class CoreClientMixin(DerivedClient, BaseModel):
     """Mixed in before the LlamaIndex base class, so its ``__getstate__`` runs first.
 
     The core client is derived from the connection fields: built at construction, rebuilt (with
-    the same checks) when one is assigned or changed by ``model_copy``; never per call.
+    the same checks) when one is assigned or changed by ``model_copy``; never per call (the
+    rules: :class:`DerivedClient`).
 
     Example:
         >>> other = llm.model_copy(update={"api_base": "https://api-inference.modelscope.ai/v1"})
@@ -68,6 +59,8 @@ class CoreClientMixin(BaseModel):
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)  # the httpx clients
+    secret_type: ClassVar[type[SecretStr]] = SecretStr
+    handle_fields: ClassVar[tuple[str, ...]] = ("http_client", "async_http_client")
 
     api_base: str | None = Field(
         default=None,
@@ -201,27 +194,6 @@ class CoreClientMixin(BaseModel):
         """
         await self._core().aclose()
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
-    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
-        """A deep copy shares the pooled core client and your HTTP clients (handles, with
-        locks and sockets, that cannot be copied) and copies everything else."""
-        memo = {} if memo is None else memo
-        for handle in (self._client, self.http_client, self.async_http_client):
-            if handle is not None:
-                memo.setdefault(id(handle), handle)
-        return super().__deepcopy__(memo)
-
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
         """A copy; changed connection fields (token, URL, retries, ...) get a client of their
         own, after the same checks as at construction.
@@ -230,40 +202,7 @@ class CoreClientMixin(BaseModel):
             >>> llm.model_copy(update={"api_key": "ms-other", "max_retries": 0})
         """
         update = _apply_aliases(dict(update), self._ALIASES) if update else None
-        if not update or CONNECTION_FIELDS.isdisjoint(update):
-            return super().model_copy(update=update, deep=deep)
-        if "api_key" in update:
-            update["api_key"] = _as_secret(update["api_key"])
-        copied = super().model_copy(update=update, deep=deep)
-        copied._connect()
-        return copied
-
-    if not TYPE_CHECKING:
-
-        def __setattr__(self, name: str, value: Any) -> None:
-            """Assigning a connection field rebuilds the client with the same checks as at
-            construction; if they fail, the field keeps its old value."""
-            if name not in CONNECTION_FIELDS:
-                super().__setattr__(name, value)
-                return
-            old = self.__dict__.get(name)
-            super().__setattr__(name, _as_secret(value) if name == "api_key" else value)
-            try:
-                self._connect()
-            except BaseException:
-                self.__dict__[name] = old
-                raise
-
-        def __getstate__(self) -> dict[Any, Any]:
-            """A pickle carries no token (user-needs.md §D.27): unpickling reads
-            ``MODELSCOPE_API_KEY``."""
-            state = super().__getstate__()
-            cleared = {"api_key": None, "http_client": None, "async_http_client": None}
-            state["__dict__"] = {**state["__dict__"], **cleared}
-            private = state.get("__pydantic_private__") or {}
-            state["__pydantic_private__"] = {**private, "_client": None}
-            return state
+        return super().model_copy(update=update, deep=deep)
 
 
-CONNECTION_FIELDS = frozenset(CoreClientMixin.model_fields)
-"""The fields the core client is built from: changing one rebuilds it."""
+CoreClientMixin.connection_fields = frozenset(CoreClientMixin.model_fields)

@@ -12,6 +12,8 @@ Example:
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -311,17 +313,54 @@ def _one_line(exc: BaseException) -> str:
     return redact(text)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``modelscope-inference`` command; returns the exit status."""
+# What a shell reports for a command killed by SIGPIPE (128 + 13): `cmd | head` stays quiet.
+READER_GONE = 141
+
+
+def _reader_gone() -> int:
+    """Stdout's reader closed the pipe (``... | head``): exit quietly, as a SIGPIPE would.
+
+    Python ignores SIGPIPE, so the write raises ``BrokenPipeError`` instead. Output still
+    buffered would raise again when the interpreter flushes stdout at exit, so stdout is
+    pointed at ``os.devnull`` first (the pattern of the Python docs, "Note on SIGPIPE").
+    """
+    with contextlib.suppress(OSError, ValueError):  # no real descriptor (an in-process capture)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    return READER_GONE
+
+
+def _run(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        raise  # an OSError, but not a failure to report: main() handles it
     except (caught.ModelScopeError, CommandError, OSError, ImportError, RuntimeError) as exc:
         print(f"error: {_one_line(exc)}", file=sys.stderr)
         return 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``modelscope-inference`` command; returns the exit status.
+
+    Failures print one ``error:`` line; a reader that stops early (``... | head -3``) ends the
+    command quietly with status 141, like a SIGPIPE.
+
+    Example:
+        >>> main(["models", "--kind", "image"])
+        0
+    """
+    try:
+        status = _run(argv)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit flush
+    except BrokenPipeError:
+        return _reader_gone()
+    return status
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -127,7 +127,7 @@ def add_model_options(simulate: argparse.ArgumentParser) -> None:
         action=KindAction,
         choices=MODEL_KINDS,
         help="kind of the --add-model before it: chat (instruct), hybrid, thinking, vision, "
-        "embedding",
+        "embedding, image",
     )
 
 

@@ -91,3 +91,29 @@ def simulate(*args: str, token: str = "ms-simulator") -> Iterator[SimulateProces
         yield served
     finally:
         served.stderr_text = _kill_group(process)
+
+
+def run_into_closed_pipe(*args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m modelscope_inference *args`` whose stdout pipe has no reader left.
+
+    The read end is closed before the command starts, so its first write to stdout fails
+    whatever the machine's speed: the ``... | head -3`` case at its most certain.
+    """
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "modelscope_inference", *args],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=clean_environ(),
+            start_new_session=True,
+        )
+    finally:
+        os.close(write_end)
+    try:
+        _, err = process.communicate(timeout=_GIVE_UP_AFTER)
+    finally:
+        _kill_group(process)
+    return subprocess.CompletedProcess(process.args, process.returncode, "", err)

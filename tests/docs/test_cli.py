@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
 import pytest
@@ -13,7 +14,7 @@ from modelscope_inference.cli import main
 from modelscope_inference.simulator import UNBOUND_TOKEN, Simulator
 
 from .conftest import clean_environ
-from .processes import simulate
+from .processes import run_into_closed_pipe, simulate
 
 COMMANDS = ["demo", "models", "check", "simulate", "simulator"]
 
@@ -70,6 +71,28 @@ def test_python_dash_m_runs_the_same_command() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "usage: modelscope-inference models" in done.stdout
+
+
+# --- a reader that stops early ------------------------------------------------------------
+
+
+def _command(name: str, sim: Simulator, tmp_path: Path) -> list[str]:
+    """Each command that prints to stdout, against the simulator (embedded or ``sim``)."""
+    return {
+        "demo": ["demo", "--simulator"],
+        "models": ["models", "--base-url", sim.base_url],
+        "image": ["image", "a cat", "-o", str(tmp_path / "cat.png")],
+    }[name]
+
+
+@pytest.mark.parametrize("name", ["demo", "models", "image"])
+def test_a_closed_stdout_pipe_ends_the_command_quietly(
+    name: str, sim: Simulator, tmp_path: Path
+) -> None:
+    done = run_into_closed_pipe(*_command(name, sim, tmp_path))
+    assert done.returncode == 141, done.stderr  # what a shell shows for a SIGPIPE
+    for noise in ("Broken pipe", "error:", "Traceback", "Exception ignored"):
+        assert noise not in done.stderr
 
 
 # --- models ---------------------------------------------------------------------------------
