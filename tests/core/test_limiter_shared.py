@@ -42,6 +42,7 @@ from .processes import LIVENESS, Workers, sqlite_url, wait_until
 MODEL = "Qwen/Qwen3-8B"
 WORKER = Path(__file__).with_name("limiter_worker.py")
 LEASE = 2.0  # seconds: short leases to wait out (the keeper renews at a third of it)
+WAIT = 30.0  # seconds: a slot wait that only a blocked event loop would ever reach
 
 
 @pytest.fixture(autouse=True)
@@ -236,6 +237,14 @@ def test_a_long_probe_renews_its_claim(sim: Simulator, tmp_path: Path) -> None:
 # -- waiting for a store slot ----------------------------------------------------------------
 
 
+async def _until(ready: Any) -> None:
+    """Let the loop run until ``ready()`` (a liveness bound, not a timing assertion)."""
+    deadline = time.monotonic() + WAIT
+    while not ready():
+        assert time.monotonic() < deadline, "gave up waiting"
+        await asyncio.sleep(0.01)
+
+
 def test_an_async_wait_for_a_store_slot_honours_its_timeout(sim: Simulator, tmp_path: Path) -> None:
     state = sqlite_url(tmp_path)
     store = open_store(state)
@@ -261,9 +270,8 @@ def test_an_async_wait_for_a_store_slot_is_cancellable(sim: Simulator, tmp_path:
     limiter = limiter_for(sim.token, sim.base_url, MODEL, state)
 
     async def main() -> None:
-        task = asyncio.ensure_future(limiter.aacquire(bound=16, timeout=LIVENESS))
-        while limiter.in_flight == 0:  # it holds this process's slot, and polls the store
-            await asyncio.sleep(0.01)
+        task = asyncio.ensure_future(limiter.aacquire(bound=16, timeout=WAIT))
+        await _until(lambda: limiter.in_flight == 1)  # its own process's slot; it polls the store
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -285,9 +293,8 @@ def test_an_async_wait_for_a_store_slot_leaves_the_event_loop_running(
     limiter = limiter_for(sim.token, sim.base_url, MODEL, state)
 
     async def main() -> int:
-        task = asyncio.ensure_future(limiter.aacquire(bound=16, timeout=LIVENESS))
-        while limiter.in_flight == 0:
-            await asyncio.sleep(0.01)
+        task = asyncio.ensure_future(limiter.aacquire(bound=16, timeout=WAIT))
+        await _until(lambda: limiter.in_flight == 1)
         await asyncio.to_thread(store.release_slot, _slots_key(sim), other.token)
         slot = await asyncio.wait_for(task, LIVENESS)
         await limiter.arelease(slot, rate_limited=False, succeeded=True)
