@@ -692,7 +692,7 @@ class GatedClient:
         self.probe_interval = probe_interval
         settings = transport.settings
         self.concurrency = concurrency or ConcurrencyGate.create(
-            settings.api_key, settings.base_url, timeout=settings.timeout
+            settings.api_key, settings.base_url, timeout=settings.timeout, state=settings.state
         )
 
     def _gate(self, model: str) -> AbstractContextManager[None]:

@@ -82,8 +82,9 @@ class ModelScopeClient:
         an unreachable store a :class:`StateStoreError`, both here, before any request.
         ``adaptive_concurrency`` (default on; None reads ``MODELSCOPE_ADAPTIVE_CONCURRENCY``)
         limits the requests in flight per model to what the service's 429s allow, learned and
-        shared in the process, never above ``max_concurrency`` (default 16); False sends
-        every call at once, as before the limiter existed. See :mod:`~modelscope_inference.limiter`.
+        shared in the process (and through ``state``'s store, across processes), never above
+        ``max_concurrency`` (default 16); False sends every call at once, as before the
+        limiter existed. See docs/concurrency.md.
         """
         probe_interval = _probe_interval(quota_probe_interval)
         settings = Settings.resolve(
@@ -110,6 +111,7 @@ class ModelScopeClient:
             enabled=adaptive_concurrency,
             max_concurrency=max_concurrency,
             timeout=settings.timeout,
+            state=settings.state,
         )
         return cls(
             settings=settings,

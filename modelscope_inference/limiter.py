@@ -28,8 +28,23 @@ on a :class:`threading.Event`, a task on a future of its own loop (woken thread-
 slot is handed to the oldest waiter directly, so nobody barges in ahead of it, and a waiter
 that times out or is cancelled after being handed a slot passes it on (no slot leaks).
 
-The learned limit lives behind :class:`LimitStore` (get/set per scope), so a store shared
-across processes can back it later; :class:`InProcessLimitStore` is the default.
+The learned limit lives behind :class:`LimitStore` (get/set per scope):
+:class:`InProcessLimitStore` by default, a dict, with no I/O on any call. With a shared state
+store (``MODELSCOPE_STATE`` / ``state=``: SQLite, Redis; docs/concurrency.md) it is a
+:class:`SharedLimitStore`, and the processes sharing it act as one limiter:
+
+- the limit (with the level that last failed) is read from the store before each call takes a
+  slot and after each call, and written when it moves, so a new or restarted process starts
+  from what the others learned, and a decrease by one is adopted by all (a cut adopted from
+  elsewhere also starts a new round here: this process's calls sent before it teach nothing);
+- each call also holds a slot lease in the store (capacity: the learned limit, bounded by
+  ``max_concurrency``), so together the processes keep within the limit; the slot's level is
+  the count of leases across all of them. Leases expire, so a crashed worker's slots come
+  back; :func:`~modelscope_inference.leases.keeper` renews a held one while its call runs;
+- a call first waits for a slot of its own process (events, as above), then polls the store
+  until its deadline; async callers run every store call on a thread
+  (:func:`~modelscope_inference.leases.in_thread`), never on the event loop, except the one
+  read of a scope's limit when its limiter is first made (a short read, once per process).
 
 Example:
     >>> gate = ConcurrencyGate.create("ms-...", DEFAULT_BASE_URL, timeout=60)
@@ -40,17 +55,21 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import math
 import os
 import threading
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from modelscope_inference._lazy import caught, errors
+from modelscope_inference.leases import apoll, in_thread, keeper, poll
+from modelscope_inference.store import LIMIT_TTL, MEMORY_URL, Lease, StateStore, open_store
 
 __all__ = [
     "DEFAULT_MAX_CONCURRENCY",
@@ -62,6 +81,7 @@ __all__ = [
     "InProcessLimitStore",
     "LimitScope",
     "LimitStore",
+    "SharedLimitStore",
     "adaptive_enabled",
     "existing_limiter",
     "forget_limits",
@@ -149,6 +169,80 @@ class InProcessLimitStore:
             self._limits[scope] = limit
 
 
+@dataclass(frozen=True)
+class SharedLimit:
+    """What processes sharing a store agree on for a scope: the limit, the level that failed."""
+
+    limit: float
+    ceiling: int | None = None
+
+
+class SharedLimitStore:
+    """A :class:`LimitStore` in a shared :class:`~modelscope_inference.store.StateStore`, with
+    the slot leases that keep every process sharing it within the limit together. Keys start
+    with a hash of the token's hash and the base URL; none names the token.
+
+    Example:
+        >>> limits = SharedLimitStore(open_store("sqlite:///state.db"))
+        >>> limits.set_limit(scope, 4.0); limits.get_limit(scope)
+        4.0
+    """
+
+    def __init__(self, state: StateStore) -> None:
+        self.state = state
+
+    @staticmethod
+    @functools.lru_cache(maxsize=1024)
+    def keys(scope: LimitScope) -> tuple[str, str]:
+        """The store keys of ``scope``'s limit and of its slot leases."""
+        prefix = hashlib.sha256(f"{scope.token_hash}\n{scope.base_url}".encode()).hexdigest()
+        return f"{prefix[:32]}:limit:{scope.model}", f"{prefix[:32]}:slots:{scope.model}"
+
+    def read(self, scope: LimitScope) -> SharedLimit | None:
+        """The shared limit of ``scope``, or None when none was learned (or it aged out)."""
+        key = self.keys(scope)[0]
+        return _shared_limit(self.state.get_records([key]).get(key))
+
+    def write(self, scope: LimitScope, shared: SharedLimit) -> None:
+        """Share what this process learned (the last writer wins)."""
+        record = {"limit": shared.limit, "ceiling": shared.ceiling}
+        self.state.put_record(self.keys(scope)[0], record, stamp=time.time(), ttl=LIMIT_TTL)
+
+    def get_limit(self, scope: LimitScope) -> float | None:
+        shared = self.read(scope)
+        return None if shared is None else shared.limit
+
+    def set_limit(self, scope: LimitScope, limit: float) -> None:
+        self.write(scope, SharedLimit(limit))
+
+    def acquire(self, scope: LimitScope, capacity: int) -> Lease | None:
+        """A slot lease of ``scope`` if fewer than ``capacity`` are held across processes."""
+        return self.state.acquire_slot(self.keys(scope)[1], capacity)
+
+    def release(self, scope: LimitScope, token: str) -> None:
+        """Give a slot lease back (nothing if it had lapsed)."""
+        self.state.release_slot(self.keys(scope)[1], token)
+
+    def keep(self, scope: LimitScope, token: str) -> None:
+        """Renew the lease ``token`` until :meth:`let_go`, at a third of its life."""
+        key = self.keys(scope)[1]
+        renew = functools.partial(self.state.renew_slot, key, token)
+        keeper().keep(("slot", id(self.state), key, token), renew, self.state.lease / 3)
+
+    def let_go(self, scope: LimitScope, token: str) -> None:
+        """Stop renewing the lease ``token``."""
+        keeper().drop(("slot", id(self.state), self.keys(scope)[1], token))
+
+
+def _shared_limit(record: dict[str, Any] | None) -> SharedLimit | None:
+    """A stored record as a :class:`SharedLimit`; None when absent or malformed."""
+    limit = record.get("limit") if record else None
+    if not isinstance(limit, (int, float)) or not math.isfinite(limit) or limit < 1:
+        return None
+    ceiling = record.get("ceiling") if record else None
+    return SharedLimit(float(limit), ceiling if isinstance(ceiling, int) else None)
+
+
 @dataclass
 class AIMDState:
     """The pure limit arithmetic (no locks, no I/O), see the module docstring.
@@ -226,11 +320,13 @@ def _resolve(future: asyncio.Future[None]) -> None:
 
 @dataclass(frozen=True)
 class Slot:
-    """A held slot: the in-flight level it was taken at, and the decrease epoch then."""
+    """A held slot: the in-flight level it was taken at, and the decrease epoch then; with a
+    shared store, its lease token there (the level then counts every process's calls)."""
 
     level: int
     epoch: int
     bound: int
+    lease: str | None = None
 
 
 class ConcurrencyLimiter:
@@ -245,10 +341,15 @@ class ConcurrencyLimiter:
     def __init__(self, scope: LimitScope, store: LimitStore) -> None:
         self.scope = scope
         self.store = store
-        self._state = AIMDState(limit=store.get_limit(scope) or INITIAL_LIMIT)
+        self._shared = store if isinstance(store, SharedLimitStore) else None
+        self._state = AIMDState(limit=INITIAL_LIMIT)
         self._lock = threading.Lock()
         self._in_flight = 0
         self._waiters: deque[_Waiter] = deque()
+        if self._shared is not None:
+            self._adopt(self._shared.read(scope))
+        else:
+            self._state.limit = store.get_limit(scope) or INITIAL_LIMIT
 
     @property
     def limit(self) -> int:
@@ -257,7 +358,7 @@ class ConcurrencyLimiter:
 
     @property
     def in_flight(self) -> int:
-        """Calls holding a slot now."""
+        """Calls of this process holding a slot now."""
         return self._in_flight
 
     def _free(self, bound: int) -> bool:
@@ -297,9 +398,20 @@ class ConcurrencyLimiter:
                 self._waiters.remove(waiter)
                 self._dispatch()  # the head may have been blocked by this waiter's bound
 
+    def _give_back(self) -> None:
+        """Return a slot of this process that never got its store lease (nothing learned)."""
+        with self._lock:
+            self._in_flight -= 1
+            self._dispatch()
+
     def acquire(self, *, bound: int, timeout: float | None) -> Slot:
         """Wait (blocking this thread) for a slot; :class:`ConcurrencyTimeoutError` after
         ``timeout`` seconds."""
+        if self._shared is not None:
+            return self._acquire_shared(bound, timeout)
+        return self._acquire_local(bound, timeout)
+
+    def _acquire_local(self, bound: int, timeout: float | None) -> Slot:
         with self._lock:
             slot = self._try_take(bound)
             if slot is not None:
@@ -318,6 +430,11 @@ class ConcurrencyLimiter:
 
     async def aacquire(self, *, bound: int, timeout: float | None) -> Slot:
         """Async twin of :meth:`acquire`; a cancelled wait leaks no slot."""
+        if self._shared is not None:
+            return await self._aacquire_shared(bound, timeout)
+        return await self._aacquire_local(bound, timeout)
+
+    async def _aacquire_local(self, bound: int, timeout: float | None) -> Slot:
         with self._lock:
             slot = self._try_take(bound)
             if slot is not None:
@@ -341,64 +458,187 @@ class ConcurrencyLimiter:
 
     def release(self, slot: Slot, *, rate_limited: bool, succeeded: bool) -> None:
         """Give the slot back, learning from how its call ended."""
+        if slot.lease is not None:
+            self._release_shared(slot, rate_limited, succeeded)
+            return
         with self._lock:
-            self._in_flight -= 1
-            before = self._state.limit
-            if rate_limited:
-                self._state.on_rate_limited(slot.level, slot.epoch)
-            elif succeeded:
-                self._state.on_success(slot.level, slot.bound, slot.epoch)
-            self._dispatch()
-            changed = math.floor(self._state.limit) != math.floor(before)
+            changed = self._learn(slot, rate_limited, succeeded)
         if changed:
             self.store.set_limit(self.scope, self._state.limit)
 
+    async def arelease(self, slot: Slot, *, rate_limited: bool, succeeded: bool) -> None:
+        """Async twin of :meth:`release`: a shared store's I/O runs on a thread, and runs to its
+        end even if this task is cancelled meanwhile.
+
+        Example:
+            >>> await limiter.arelease(slot, rate_limited=False, succeeded=True)
+        """
+        if slot.lease is None:
+            self.release(slot, rate_limited=rate_limited, succeeded=succeeded)
+            return
+        ending = functools.partial(
+            self._release_shared, slot, rate_limited=rate_limited, succeeded=succeeded
+        )
+        await in_thread(ending)
+
+    def _learn(self, slot: Slot, rate_limited: bool, succeeded: bool) -> bool:
+        """Count the slot out and learn from its call (under the lock); True when the limit or
+        the failed level moved (worth sharing)."""
+        self._in_flight -= 1
+        before = (math.floor(self._state.limit), self._state.ceiling)
+        if rate_limited:
+            self._state.on_rate_limited(slot.level, slot.epoch)
+        elif succeeded:
+            self._state.on_success(slot.level, slot.bound, slot.epoch)
+        self._dispatch()
+        return (math.floor(self._state.limit), self._state.ceiling) != before
+
+    # -- with a shared store ------------------------------------------------------------------
+
+    def _adopt(self, shared: SharedLimit | None) -> None:
+        """Take the store's limit as this process's (under the lock, or before any sharing).
+        A lower one is a cut made elsewhere: a new round starts here too, so this process's
+        calls sent before it neither cut again nor grow it back."""
+        if shared is None:
+            return
+        state = self._state
+        if shared.limit < state.limit:
+            state.epoch += 1
+            state.credit = 0
+        state.limit, state.ceiling = shared.limit, shared.ceiling
+
+    def _try_lease(self, bound: int) -> Slot | None:
+        """One try for a store slot, at the shared limit as it is now (store I/O, no lock
+        held across it)."""
+        assert self._shared is not None
+        shared = self._shared.read(self.scope)
+        with self._lock:
+            self._adopt(shared)
+            self._dispatch()  # a limit raised elsewhere may free local slots
+            capacity, epoch = min(math.floor(self._state.limit), bound), self._state.epoch
+        lease = self._shared.acquire(self.scope, capacity)
+        return None if lease is None else Slot(lease.level, epoch, bound, lease.token)
+
+    def _untake(self, slot: Slot | None) -> None:
+        """Give back a store slot taken for a caller that left (a cancelled task)."""
+        if slot is not None and slot.lease is not None and self._shared is not None:
+            self._shared.release(self.scope, slot.lease)
+
+    def _leased(self, leased: Slot | None, timeout: float | None) -> Slot:
+        """The store slot, renewed while held; or, when none came in time, the local slot
+        back and :class:`ConcurrencyTimeoutError`."""
+        assert self._shared is not None
+        if leased is None or leased.lease is None:
+            self._give_back()
+            raise self._timeout_error(timeout)
+        self._shared.keep(self.scope, leased.lease)
+        return leased
+
+    def _acquire_shared(self, bound: int, timeout: float | None) -> Slot:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        self._acquire_local(bound, timeout)  # this process's share first: no store I/O
+        try:
+            leased = poll(functools.partial(self._try_lease, bound), deadline)
+        except BaseException:
+            self._give_back()
+            raise
+        return self._leased(leased, timeout)
+
+    async def _aacquire_shared(self, bound: int, timeout: float | None) -> Slot:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        await self._aacquire_local(bound, timeout)
+        attempt = functools.partial(self._try_lease, bound)
+        try:
+            leased = await apoll(lambda: in_thread(attempt, undo=self._untake), deadline)
+        except BaseException:  # cancelled, or the store failed: nothing is held
+            self._give_back()
+            raise
+        return self._leased(leased, timeout)
+
+    def _release_shared(self, slot: Slot, rate_limited: bool, succeeded: bool) -> None:
+        """Give the lease back, adopt what the others learned meanwhile, then learn from this
+        call on top of it and share the result (store I/O)."""
+        assert self._shared is not None and slot.lease is not None
+        shared = None
+        try:
+            self._shared.let_go(self.scope, slot.lease)
+            self._shared.release(self.scope, slot.lease)
+            shared = self._shared.read(self.scope)
+        finally:  # the local slot comes back even when the store failed
+            with self._lock:
+                self._adopt(shared)
+                changed = self._learn(slot, rate_limited, succeeded)
+                learned = SharedLimit(self._state.limit, self._state.ceiling)
+        if changed:
+            self._shared.write(self.scope, learned)
+
     def _timeout_error(self, timeout: float | None) -> errors.ConcurrencyTimeoutError:
+        where = (
+            " across the processes sharing its state store (MODELSCOPE_STATE)"
+            if self._shared is not None
+            else ""
+        )
         return errors.ConcurrencyTimeoutError(
-            f"No concurrency slot for model {self.scope.model!r} came free within {timeout}s "
-            f"({self._in_flight} calls in flight, learned limit {self.limit}). ModelScope caps "
-            "concurrency per model; send fewer calls at once, raise timeout=..., or pass "
-            "adaptive_concurrency=False to send everything at once (and meet 429s instead).",
+            f"No concurrency slot for model {self.scope.model!r} came free within {timeout}s"
+            f"{where} ({self._in_flight} calls of this process in flight, learned limit "
+            f"{self.limit}). ModelScope caps concurrency per model; send fewer calls at once, "
+            "raise timeout=..., or pass adaptive_concurrency=False to send everything at once "
+            "(and meet 429s instead).",
             model=self.scope.model,
             limit=self.limit,
         )
 
 
 _store: LimitStore = InProcessLimitStore()
-_limiters: dict[LimitScope, ConcurrencyLimiter] = {}
+_limiters: dict[tuple[LimitScope, str], ConcurrencyLimiter] = {}
 _limiters_lock = threading.Lock()
 _generation = 0
 
 
-def limiter_for(api_key: str, base_url: str, model: str) -> ConcurrencyLimiter:
-    """The one limiter of this token, base URL and model in this process.
+def limiter_for(
+    api_key: str, base_url: str, model: str, state: str = MEMORY_URL
+) -> ConcurrencyLimiter:
+    """The one limiter of this token, base URL and model in this process, its limit shared
+    through the state store ``state`` (a URL; the default keeps it in this process).
 
     Example:
         >>> limiter_for("ms-x", url, "m") is limiter_for("ms-x", url + "/", "m")
         True
     """
     scope = LimitScope.of(api_key, base_url, model)
-    limiter = _limiters.get(scope)  # the hot path: no lock when it exists
+    limiter = _limiters.get((scope, state))  # the hot path: no lock when it exists
     if limiter is None:
+        store = _limit_store(state)  # may open the store (I/O): outside the lock
         with _limiters_lock:
-            limiter = _limiters.get(scope)
+            limiter = _limiters.get((scope, state))
             if limiter is None:
-                limiter = _limiters[scope] = ConcurrencyLimiter(scope, _store)
+                limiter = _limiters[(scope, state)] = ConcurrencyLimiter(scope, store)
     return limiter
 
 
-def existing_limiter(api_key: str, base_url: str, model: str) -> ConcurrencyLimiter | None:
+def _limit_store(state: str) -> LimitStore:
+    """Where limits under ``state`` live: this process's dict, or the shared store."""
+    if state == MEMORY_URL:
+        return _store
+    shared = open_store(state)
+    return SharedLimitStore(shared) if shared.shared else _store
+
+
+def existing_limiter(
+    api_key: str, base_url: str, model: str, state: str = MEMORY_URL
+) -> ConcurrencyLimiter | None:
     """The limiter of this scope if a call has made one, else None (it makes none).
 
     Example:
         >>> existing_limiter("ms-x", url, "never-called") is None
         True
     """
-    return _limiters.get(LimitScope.of(api_key, base_url, model))
+    return _limiters.get((LimitScope.of(api_key, base_url, model), state))
 
 
 def forget_limits() -> None:
     """Drop every learned limit of this process (tests; after the service raised its caps).
+    Limits in a shared store stay there: the next limiter starts from them.
 
     Example:
         >>> forget_limits()
@@ -429,6 +669,8 @@ class ConcurrencyGate:
     enabled: bool
     max_concurrency: int
     timeout: float | None
+    state: str = MEMORY_URL
+    """The state store URL the limits are shared through (the default: this process only)."""
     # model -> limiter, so a call skips hashing the token (forget_limits() is seen through
     # the registry's generation).
     _cache: dict[str, tuple[int, ConcurrencyLimiter]] = field(
@@ -444,6 +686,7 @@ class ConcurrencyGate:
         enabled: bool | None = None,
         max_concurrency: int | None = None,
         timeout: float | None = None,
+        state: str | None = None,
     ) -> ConcurrencyGate:
         bound = DEFAULT_MAX_CONCURRENCY if max_concurrency is None else max_concurrency
         if bound < 1:
@@ -451,14 +694,15 @@ class ConcurrencyGate:
                 f"max_concurrency must be >= 1, got {bound}; pass adaptive_concurrency=False "
                 "to send calls without a limit."
             )
-        return cls(api_key, base_url, adaptive_enabled(enabled), bound, timeout)
+        enabled = adaptive_enabled(enabled)
+        return cls(api_key, base_url, enabled, bound, timeout, state or MEMORY_URL)
 
     def limiter(self, model: str) -> ConcurrencyLimiter:
         """The shared limiter of ``model`` under this gate's token and base URL."""
         cached = self._cache.get(model)
         if cached is not None and cached[0] == _generation:
             return cached[1]
-        limiter = limiter_for(self.api_key, self.base_url, model)
+        limiter = limiter_for(self.api_key, self.base_url, model, self.state)
         self._cache[model] = (_generation, limiter)
         return limiter
 
@@ -488,6 +732,12 @@ class ConcurrencyGate:
         try:
             yield
         except BaseException as exc:
-            limiter.release(slot, rate_limited=_rate_limited(exc), succeeded=False)
+            if slot.lease is None:  # this process only: no I/O, no thread
+                limiter.release(slot, rate_limited=_rate_limited(exc), succeeded=False)
+            else:
+                await limiter.arelease(slot, rate_limited=_rate_limited(exc), succeeded=False)
             raise
-        limiter.release(slot, rate_limited=False, succeeded=True)
+        if slot.lease is None:
+            limiter.release(slot, rate_limited=False, succeeded=True)
+        else:
+            await limiter.arelease(slot, rate_limited=False, succeeded=True)

@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
 from collections.abc import Iterator, Mapping
@@ -26,6 +27,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from modelscope_inference.catalog import is_provider_routed
+from modelscope_inference.leases import keeper
 from modelscope_inference.ratelimit import (
     ACCOUNT_LIMIT_HEADER as ACCOUNT_LIMIT_HEADER,
 )
@@ -287,6 +289,7 @@ class QuotaTracker:
                 self._probing.difference_update(admission.probes)
         if self._shared is not None:
             for key, token in admission.claims:
+                keeper().drop(("claim", id(self._shared), key, token))
                 self._shared.unclaim(key, token)
 
     def status(self, model: str | None = None) -> QuotaStatus:
@@ -399,7 +402,17 @@ class QuotaTracker:
         if not still:
             self.release(admission)
             return _OPEN
+        self._keep(admission)
         return admission
+
+    def _keep(self, admission: Admission) -> None:
+        """Renew the probe's claims while its request runs (with its retries, it may outlast
+        the claim's lease): another process must not probe too while this one still is."""
+        assert self._shared is not None
+        store = self._shared
+        for key, token in admission.claims:
+            renew = functools.partial(store.renew_claim, key, token)
+            keeper().keep(("claim", id(store), key, token), renew, store.lease / 3)
 
 
 def _record_of(counts: _Counts) -> dict[str, Any]:

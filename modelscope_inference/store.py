@@ -16,7 +16,7 @@ with leases that expire (a crashed worker's slots come back). Nothing framework-
 Example:
     >>> store = open_store("sqlite:////tmp/modelscope-state.db")
     >>> lease = store.acquire_slot("ns:slots:Qwen/Qwen3-32B", capacity=4, lease=30)
-    >>> store.release_slot("ns:slots:Qwen/Qwen3-32B", lease)
+    >>> store.release_slot("ns:slots:Qwen/Qwen3-32B", lease.token)
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from modelscope_inference._lazy import errors
@@ -53,6 +53,19 @@ LIMIT_TTL = 86400.0
 
 Record = dict[str, Any]
 Clock = Callable[[], float]
+
+
+class Lease(NamedTuple):
+    """A slot lease: its token (to renew or release it), and how many live leases its key had
+    once it was taken, itself included (the concurrency it makes across every holder).
+
+    Example:
+        >>> store.acquire_slot("ns:slots:m", capacity=4)
+        Lease(token='5f0c...', level=1)
+    """
+
+    token: str
+    level: int
 
 
 def namespace(api_key: str, base_url: str) -> str:
@@ -110,6 +123,16 @@ class StateStore(ABC):
     def unclaim(self, key: str, token: str) -> None:
         """Give ``key`` back, only if ``token`` still holds it."""
 
+    @abstractmethod
+    def renew_claim(self, key: str, token: str, *, ttl: float | None = None) -> bool:
+        """Extend a held claim by ``ttl`` seconds; False when it had expired (and may be held
+        by someone else now).
+
+        Example:
+            >>> store.renew_claim("ns:probe:model:m", claim, ttl=60)
+            True
+        """
+
     # -- learned limits -------------------------------------------------------------------------
 
     def get_limit(self, key: str) -> float | None:
@@ -130,12 +153,12 @@ class StateStore(ABC):
     # -- slots with leases ------------------------------------------------------------------
 
     @abstractmethod
-    def acquire_slot(self, key: str, capacity: int, *, lease: float | None = None) -> str | None:
-        """One of ``capacity`` slots of ``key`` for ``lease`` seconds: its lease token, or None
-        when all are held. Expired leases (crashed holders) are freed first.
+    def acquire_slot(self, key: str, capacity: int, *, lease: float | None = None) -> Lease | None:
+        """One of ``capacity`` slots of ``key`` for ``lease`` seconds: its :class:`Lease`, or
+        None when all are held. Expired leases (crashed holders) are freed first.
 
         Example:
-            >>> token = store.acquire_slot("ns:slots:m", capacity=2, lease=30)
+            >>> lease = store.acquire_slot("ns:slots:m", capacity=2, lease=30)
         """
 
     @abstractmethod
@@ -225,13 +248,22 @@ class MemoryStore(StateStore):
             if self._claims.get(key, ("",))[0] == token:
                 del self._claims[key]
 
+    def renew_claim(self, key: str, token: str, *, ttl: float | None = None) -> bool:
+        now = self._clock()
+        with self._lock:
+            held = self._claims.get(key)
+            if held is None or held[0] != token or held[1] <= now:
+                return False
+            self._claims[key] = (token, now + self._ttl(ttl))
+        return True
+
     def _live_slots(self, key: str, now: float) -> dict[str, float]:
         slots = self._slots.setdefault(key, {})
         for token in [t for t, expires in slots.items() if expires <= now]:
             del slots[token]
         return slots
 
-    def acquire_slot(self, key: str, capacity: int, *, lease: float | None = None) -> str | None:
+    def acquire_slot(self, key: str, capacity: int, *, lease: float | None = None) -> Lease | None:
         now = self._clock()
         with self._lock:
             slots = self._live_slots(key, now)
@@ -239,7 +271,7 @@ class MemoryStore(StateStore):
                 return None
             token = _token()
             slots[token] = now + self._ttl(lease)
-        return token
+            return Lease(token, len(slots))
 
     def renew_slot(self, key: str, token: str, *, lease: float | None = None) -> bool:
         now = self._clock()
@@ -377,7 +409,16 @@ class SQLiteStore(StateStore):
         with self._write() as conn:
             conn.execute("DELETE FROM claims WHERE key = ? AND token = ?", (key, token))
 
-    def acquire_slot(self, key: str, capacity: int, *, lease: float | None = None) -> str | None:
+    def renew_claim(self, key: str, token: str, *, ttl: float | None = None) -> bool:
+        now = self._clock()
+        with self._write() as conn:
+            cursor = conn.execute(
+                "UPDATE claims SET expires = ? WHERE key = ? AND token = ? AND expires > ?",
+                (now + self._ttl(ttl), key, token, now),
+            )
+            return cursor.rowcount == 1
+
+    def acquire_slot(self, key: str, capacity: int, *, lease: float | None = None) -> Lease | None:
         now = self._clock()
         with self._write() as conn:
             conn.execute("DELETE FROM slots WHERE key = ? AND expires <= ?", (key, now))
@@ -386,7 +427,7 @@ class SQLiteStore(StateStore):
                 return None
             token = _token()
             conn.execute("INSERT INTO slots VALUES (?, ?, ?)", (key, token, now + self._ttl(lease)))
-        return token
+        return Lease(token, int(held) + 1)
 
     def renew_slot(self, key: str, token: str, *, lease: float | None = None) -> bool:
         now = self._clock()
@@ -440,6 +481,10 @@ _UNCLAIM = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+_RENEW_CLAIM = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
 _NOW_MS = "local t = redis.call('TIME'); local now = t[1] * 1000 + math.floor(t[2] / 1000)\n"
 _ACQUIRE = (
     _NOW_MS
@@ -448,7 +493,7 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[2])
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]) * 2)
-return 1
+return redis.call('ZCARD', KEYS[1])
 """
 )
 _RENEW = (
@@ -476,7 +521,7 @@ class RedisStore(StateStore):
     Example:
         >>> store = RedisStore("redis://127.0.0.1:6379/0")
         >>> store.acquire_slot("ns:slots:m", capacity=4, lease=30)
-        '5f0c...'
+        Lease(token='5f0c...', level=1)
     """
 
     def __init__(self, url: str, *, lease: float = DEFAULT_LEASE) -> None:
@@ -496,6 +541,7 @@ class RedisStore(StateStore):
             for name, source in (
                 ("put", _PUT_NEWER),
                 ("unclaim", _UNCLAIM),
+                ("renew_claim", _RENEW_CLAIM),
                 ("acquire", _ACQUIRE),
                 ("renew", _RENEW),
                 ("in_use", _IN_USE),
@@ -541,10 +587,13 @@ class RedisStore(StateStore):
     def unclaim(self, key: str, token: str) -> None:
         self._run("unclaim", key, token)
 
-    def acquire_slot(self, key: str, capacity: int, *, lease: float | None = None) -> str | None:
+    def renew_claim(self, key: str, token: str, *, ttl: float | None = None) -> bool:
+        return self._run("renew_claim", key, token, _ms(self._ttl(ttl))) == 1
+
+    def acquire_slot(self, key: str, capacity: int, *, lease: float | None = None) -> Lease | None:
         token = _token()
-        taken = self._run("acquire", key, capacity, token, _ms(self._ttl(lease)))
-        return token if taken else None
+        level = self._run("acquire", key, capacity, token, _ms(self._ttl(lease)))
+        return Lease(token, level) if level else None
 
     def renew_slot(self, key: str, token: str, *, lease: float | None = None) -> bool:
         return self._run("renew", key, token, _ms(self._ttl(lease))) == 1

@@ -12,6 +12,7 @@ import pytest
 from modelscope_inference import ModelScopeClient, RetryPolicy, catalog
 
 from .fakes import FakeClock, FakeServer, Sleeps
+from .processes import start_redis
 
 _ENV_VARS = (
     "MODELSCOPE_API_KEY",
@@ -94,3 +95,10 @@ def make_client(token: str, sleeps: Sleeps, clock: FakeClock) -> Iterator[Client
         http_client.close()
     for tracker, original in reversed(trackers):
         tracker.clock = original  # the tracker is process-wide; give it its real clock back
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A real ``redis-server`` on a free loopback port for the session, stopped whatever
+    happens (skipped where none is installed)."""
+    yield from start_redis()

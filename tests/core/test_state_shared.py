@@ -6,12 +6,7 @@ lease expires. Real processes, one simulator, a SQLite file or a real ``redis-se
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -21,49 +16,16 @@ import pytest
 from modelscope_inference.simulator import Simulator
 from modelscope_inference.store import open_store
 
+from .processes import LIVENESS, Workers, sqlite_url, wait_until
 from .state_worker import SLOTS_KEY
 
 MODEL = "Qwen/Qwen3-32B"
 WORKER = Path(__file__).with_name("state_worker.py")
-LIVENESS = 90.0  # seconds: a bound for processes to finish, never a timing assertion
 LEASE = 2.0  # seconds: the crashed worker's claim and slot (waited out, never raced)
 
 
 def _chat_requests(sim: Simulator) -> int:
     return sum(1 for r in sim.requests if r.path.endswith("/chat/completions"))
-
-
-class Workers:
-    """Worker processes, each stopped (killed, then reaped) whatever happens."""
-
-    def __init__(self, sim: Simulator) -> None:
-        self.sim = sim
-        self.procs: list[subprocess.Popen[str]] = []
-
-    def start(self, mode: str, state: str, *options: str) -> subprocess.Popen[str]:
-        command = [sys.executable, str(WORKER), mode, "--base-url", self.sim.base_url]
-        command += ["--token", self.sim.token, "--state", state, "--model", MODEL, *options]
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-        proc = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
-        )
-        self.procs.append(proc)
-        return proc
-
-    def outcomes(self, procs: Sequence[subprocess.Popen[str]]) -> list[list[str]]:
-        """Each worker's outcomes; a worker that fails shows its stderr."""
-        results = []
-        for proc in procs:
-            out, err = proc.communicate(timeout=LIVENESS)
-            assert proc.returncode == 0, err
-            results.append(json.loads(out.strip().splitlines()[-1]))
-        return results
-
-    def stop(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.kill()
-            proc.communicate()
 
 
 @pytest.fixture
@@ -74,59 +36,15 @@ def sim() -> Iterator[Simulator]:
 
 @pytest.fixture
 def workers(sim: Simulator) -> Iterator[Workers]:
-    pool = Workers(sim)
+    pool = Workers(sim, WORKER, MODEL)
     try:
         yield pool
     finally:
         pool.stop()
 
 
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    """A real ``redis-server`` on a free loopback port, stopped whatever happens."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed (.ci/run installs Debian's redis-server)")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
-    server = subprocess.Popen(
-        [*command, "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        url = f"redis://127.0.0.1:{port}/0"
-        _wait_for_redis(url, server)
-        yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-
-
-def _wait_for_redis(url: str, server: subprocess.Popen[bytes]) -> None:
-    import redis
-
-    client = redis.Redis.from_url(url)
-    deadline = time.monotonic() + 30
-    try:
-        while True:
-            try:
-                client.ping()
-                return
-            except redis.ConnectionError:
-                assert server.poll() is None, "redis-server exited at start"
-                assert time.monotonic() < deadline, "redis-server did not start"
-                time.sleep(0.05)
-    finally:
-        client.close()
-
-
 def _sqlite(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'state.db'}"
+    return sqlite_url(tmp_path)
 
 
 def _run_group(
@@ -195,14 +113,14 @@ def test_a_worker_killed_holding_the_probe_and_a_slot_blocks_others_until_its_le
 
     due = ("--interval", "60", "--offset", "3600")
     holder = workers.start("hold", state, *due, "--signal", str(held))
-    _wait_until(lambda: held.exists() and held.read_text(), holder)
+    wait_until(lambda: held.exists() and held.read_text(), holder)
     claim = json.loads(held.read_text())
     assert claim["probe"] and claim["slot"]
     holder.send_signal(signal.SIGKILL)
     holder.wait(timeout=LIVENESS)
 
     store = open_store(state)
-    _wait_until(lambda: store.slots_in_use(SLOTS_KEY) == 0, None)
+    wait_until(lambda: store.slots_in_use(SLOTS_KEY) == 0, None)
     freed_at = time.time()
     assert freed_at >= claim["before"] + LEASE  # never handed back before the lease ran out
     assert store.acquire_slot(SLOTS_KEY, capacity=1) is not None
@@ -211,14 +129,3 @@ def test_a_worker_killed_holding_the_probe_and_a_slot_blocks_others_until_its_le
     outcomes = workers.outcomes([workers.start("calls", state, *options) for _ in range(3)])
     assert _chat_requests(sim) == 1 + 1  # the 429 that taught everyone, then one probe
     assert all(outcome[-1] == "refused" for outcome in outcomes)
-
-
-def _wait_until(ready: object, proc: subprocess.Popen[str] | None) -> None:
-    """Poll ``ready()`` (a liveness bound, not a timing assertion); fail if ``proc`` died."""
-    assert callable(ready)
-    deadline = time.monotonic() + LIVENESS
-    while not ready():
-        if proc is not None and proc.poll() is not None:
-            pytest.fail(f"worker exited early: {proc.communicate()[1]}")
-        assert time.monotonic() < deadline, "gave up waiting"
-        time.sleep(0.05)
