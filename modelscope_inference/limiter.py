@@ -57,6 +57,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
+import logging
 import math
 import os
 import threading
@@ -70,6 +71,8 @@ from typing import Any, Protocol
 from modelscope_inference._lazy import caught, errors
 from modelscope_inference.leases import apoll, in_thread, keeper, poll
 from modelscope_inference.store import LIMIT_TTL, MEMORY_URL, Lease, StateStore, open_store
+
+logger = logging.getLogger("modelscope_inference")
 
 __all__ = [
     "DEFAULT_MAX_CONCURRENCY",
@@ -560,17 +563,24 @@ class ConcurrencyLimiter:
         call on top of it and share the result (store I/O)."""
         assert self._shared is not None and slot.lease is not None
         shared = None
+        self._shared.let_go(self.scope, slot.lease)
         try:
-            self._shared.let_go(self.scope, slot.lease)
             self._shared.release(self.scope, slot.lease)
             shared = self._shared.read(self.scope)
+        except caught.StateStoreError as exc:
+            # The call has its outcome (an answer already paid for, or its own error): a store
+            # that fails now must not replace it. The lease lapses by itself.
+            logger.warning("Could not give back a lease in the shared state store: %s", exc)
         finally:  # the local slot comes back even when the store failed
             with self._lock:
                 self._adopt(shared)
                 changed = self._learn(slot, rate_limited, succeeded)
                 learned = SharedLimit(self._state.limit, self._state.ceiling)
         if changed:
-            self._shared.write(self.scope, learned)
+            try:
+                self._shared.write(self.scope, learned)
+            except caught.StateStoreError as exc:
+                logger.warning("Could not share a learned limit in the state store: %s", exc)
 
     def _timeout_error(self, timeout: float | None) -> errors.ConcurrencyTimeoutError:
         where = (

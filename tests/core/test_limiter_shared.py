@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from modelscope_inference import ChatRequest, ConcurrencyTimeoutError, ModelScopeClient
+from modelscope_inference.errors import StateStoreError
 from modelscope_inference import store as store_module
 from modelscope_inference.leases import keeper
 from modelscope_inference.limiter import (
@@ -336,3 +337,25 @@ def _counted(original: Any, name: str, calls: list[str]) -> Any:
         return original(*args, **kwargs)
 
     return counted
+
+
+def test_a_store_failing_when_a_call_gives_its_lease_back_keeps_the_calls_answer(
+    sim: Simulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    state = sqlite_url(tmp_path)
+    client = _client(sim, state)
+    client.chat.complete(_ask())  # the limiter and its store exist now
+    store = open_store(state)
+
+    def down(*args: Any, **kwargs: Any) -> None:
+        raise StateStoreError("the state store went away")
+
+    monkeypatch.setattr(type(store), "release_slot", down)
+    with caplog.at_level("WARNING", logger="modelscope_inference"):
+        result = client.chat.complete(_ask())
+    assert result.content  # the answer, already paid for, is not replaced by the store's error
+    assert "Could not give back a lease" in caplog.text
+    assert limiter_for(sim.token, sim.base_url, MODEL, state).in_flight == 0
