@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 
 from modelscope_inference import ChatRequest, ConcurrencyTimeoutError, ModelScopeClient
-from modelscope_inference.errors import StateStoreError
 from modelscope_inference import store as store_module
+from modelscope_inference.errors import StateStoreError
 from modelscope_inference.leases import keeper
 from modelscope_inference.limiter import (
     ConcurrencyGate,
