@@ -19,18 +19,20 @@ from the simulator's request log; failures are calls that raised after their ret
 Example:
     $ .venv/bin/python -m bench.adaptive --quick
     $ .venv/bin/python -m bench.adaptive --rounds 2 --rates 20,40
+    $ .venv/bin/python -m bench.adaptive --quick --calls 20 --texts 160 --json out.json  # smoke
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import statistics
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from modelscope_inference.limiter import forget_limits
@@ -237,6 +239,21 @@ def table(outcomes: list[Outcome]) -> str:
     return "\n".join(lines)
 
 
+def as_json(outcomes: list[Outcome], schedules: dict[str, list[tuple[float, int]]]) -> str:
+    """The report as JSON: every outcome with its × oracle (null without an oracle run)."""
+    oracle = {o.workload: o.seconds for o in outcomes if o.variant == "oracle"}
+    rows = [
+        {**asdict(o), "refused_share": o.refused_share, "x_oracle": _ratio(o, oracle)}
+        for o in outcomes
+    ]
+    return json.dumps({"schedules": schedules, "outcomes": rows}, indent=2)
+
+
+def _ratio(outcome: Outcome, oracle: dict[str, float]) -> float | None:
+    base = oracle.get(outcome.workload)
+    return outcome.seconds / base if base else None
+
+
 def _warm_up() -> None:
     """Import the frameworks before any timer: the first variant must not pay for them."""
     import langchain_core.rate_limiters  # noqa: F401
@@ -256,9 +273,15 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--schedule", default=None, help=f"chat default {DEFAULT_SCHEDULE}")
     parser.add_argument("--embed-schedule", default=None, help="default: the chat one / 2")
+    parser.add_argument("--calls", type=int, default=None, help="chat calls (500; quick 100)")
+    parser.add_argument("--texts", type=int, default=None, help="texts (5,000; quick 1,000)")
+    parser.add_argument("--json", default=None, help="also write the report here as JSON")
     args = parser.parse_args()
     logging.getLogger("modelscope_inference").setLevel(logging.ERROR)
-    sizes = {"chat": 100 if args.quick else 500, "embed": 1000 if args.quick else 5000}
+    sizes = {
+        "chat": args.calls or (100 if args.quick else 500),
+        "embed": args.texts or (1000 if args.quick else 5000),
+    }
     chat_schedule = parse_schedule(args.schedule or DEFAULT_SCHEDULE)
     scale = 0.4 if args.quick else 1.0
     chat_schedule = [(at * scale, cap) for at, cap in chat_schedule]
@@ -283,6 +306,9 @@ def main() -> None:
             results.extend(_median(runs[v]) for v in variants)
     print(f"\nschedules: chat {chat_schedule}, embed {embed_schedule}; latency {args.latency}s")
     print(table(results))
+    if args.json:
+        with open(args.json, "w") as out:
+            out.write(as_json(results, schedules))
 
 
 if __name__ == "__main__":

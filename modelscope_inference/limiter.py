@@ -13,9 +13,23 @@ The algorithm is AIMD with a remembered ceiling (TCP Reno's window, plus CUBIC's
 - multiplicative decrease on a transient :class:`RateLimitError` (never on a spent quota):
   ``limit * 0.75``, at most once per round of calls (the 429s of calls sent before the last
   decrease say nothing new), and below the level that failed;
-- the level that failed is remembered; the limit goes back to it only after
-  ``PROBE_AFTER`` successes one below it, so a steady cap costs one 429 per ~``PROBE_AFTER``
-  calls while a raised cap is still found.
+- the level that failed is remembered, and trying it again (a probe) waits until both
+  ``PROBE_WAIT_SECONDS`` have passed since it failed and ``PROBE_WAIT_SUCCESSES`` saturated
+  calls have succeeded one below it; each failed probe of the same level doubles both waits
+  (up to ``PROBE_WAIT_MAX_SECONDS`` and ``PROBE_WAIT_MAX_SUCCESSES``), and a probe that
+  succeeds, or a 429 at another level (the cap moved), starts again from the first waits.
+
+Why probes back off in time, with a floor in calls: the service moves its cap with its load,
+on a wall-clock scale, so the wait before noticing a raised cap should be seconds, whatever
+the call rate (a wait counted in calls alone is ~3 s at one 100-ms call in flight and 0.4 s at
+eight: bench/RESULTS.md measured a fixed 32-call wait missing a raise for longer than a 2-s
+phase). Doubling makes a steady cap cheap: one failed probe per 1, 2, 4 ... 64 s, i.e. a
+logarithmic count of 429s over two minutes, then one a minute. The floor in calls bounds the
+share of 429s when calls are slow (at a call per 10 s a 1-s timer alone would probe on every
+call): at most one per 4, 8 ... 64 calls. Against a fixed 32-call wait and waits doubling in
+calls alone (from 4, 8 or 16) or from 0.75 s (bench/RESULTS.md: runs on the moving cap, and a
+model of them), it was the only one to keep a 157-request index build within 4 429s (3 %) on
+both of the benchmark's schedules, at completion times alike within the runs' noise.
 
 Why AIMD and not a gradient limiter (Netflix concurrency-limits' ``Gradient2``): a gradient
 limiter infers queueing from the growth of round-trip times, but here a call's time is mostly
@@ -63,7 +77,7 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -78,6 +92,10 @@ __all__ = [
     "DEFAULT_MAX_CONCURRENCY",
     "ENV_SWITCH",
     "INITIAL_LIMIT",
+    "PROBE_WAIT_MAX_SECONDS",
+    "PROBE_WAIT_MAX_SUCCESSES",
+    "PROBE_WAIT_SECONDS",
+    "PROBE_WAIT_SUCCESSES",
     "AIMDState",
     "ConcurrencyGate",
     "ConcurrencyLimiter",
@@ -95,9 +113,13 @@ __all__ = [
 INITIAL_LIMIT = 1.0
 DEFAULT_MAX_CONCURRENCY = 16
 BACKOFF_RATIO = 0.75
-# Successes one below a level that failed before trying it again: a steady cap then costs about
-# one 429 per this many calls (~3 %), the issue's budget.
-PROBE_AFTER = 32
+# Before trying again a level that failed: seconds since its 429 and saturated successes one
+# below it, both needed, both doubled by each failed probe of that level up to the maximum.
+# Over a steady cap: failed probes at ~1, 3, 7 ... 127 s, then one per 64 s (and per >= 64 calls).
+PROBE_WAIT_SECONDS = 1.0
+PROBE_WAIT_SUCCESSES = 4
+PROBE_WAIT_MAX_SECONDS = 64.0
+PROBE_WAIT_MAX_SUCCESSES = 64
 ENV_SWITCH = "MODELSCOPE_ADAPTIVE_CONCURRENCY"
 _OFF = frozenset({"0", "false", "no", "off"})
 
@@ -248,7 +270,8 @@ def _shared_limit(record: dict[str, Any] | None) -> SharedLimit | None:
 
 @dataclass
 class AIMDState:
-    """The pure limit arithmetic (no locks, no I/O), see the module docstring.
+    """The pure limit arithmetic (no locks, no I/O; the clock is injectable), see the module
+    docstring.
 
     Example:
         >>> state = AIMDState(limit=2.0)
@@ -258,36 +281,66 @@ class AIMDState:
 
     limit: float = INITIAL_LIMIT
     ceiling: int | None = None
+    """The lowest level known to fail, until a call succeeds at it."""
     credit: int = 0
     """Saturated successes since the limit last moved."""
     epoch: int = 0
+    wait_seconds: float = PROBE_WAIT_SECONDS
+    """How long after ``failed_at`` the ceiling may be probed."""
+    wait_successes: int = PROBE_WAIT_SUCCESSES
+    """How many saturated successes one below the ceiling a probe needs."""
+    failed_at: float = 0.0
+    clock: Callable[[], float] = field(default=time.monotonic, repr=False, compare=False)
 
     def on_success(self, level: int, bound: int, epoch: int | None = None) -> None:
         """A call sent as the ``level``-th in flight succeeded; grow if the limit was in use:
-        +1 after ``limit`` such successes (one round), or after ``PROBE_AFTER`` when the next
-        level is one that failed. A call sent before the last decrease (``epoch``) teaches
-        nothing: it was let through by the higher limit that just failed."""
+        +1 after ``limit`` such successes (one round), or, when the next level is the one that
+        failed, once its probe is due (:meth:`probe_due`). A call sent before the last decrease
+        (``epoch``) teaches nothing: it was let through by the higher limit that just failed."""
         if epoch is not None and epoch != self.epoch:
             return
         if self.ceiling is not None and level >= self.ceiling:
-            self.ceiling = None  # that level works now: the cap went up
+            self._forget_ceiling()  # that level works now: the cap went up
         whole = math.floor(self.limit)
         if level < whole or whole >= bound:
             return  # the limit was not the constraint, or is at the user's bound
         self.credit += 1
         near = self.ceiling is not None and whole + 1 >= self.ceiling
-        if self.credit >= (PROBE_AFTER if near else whole):
+        due = self.probe_due() if near else self.credit >= whole
+        if due:
             self.credit = 0
             self.limit = float(whole + 1)
+
+    def probe_due(self) -> bool:
+        """Whether the level that failed may be tried again: both waits are over.
+
+        Example:
+            >>> AIMDState(ceiling=2, credit=4, clock=lambda: 1.0).probe_due()
+            True
+        """
+        waited = self.clock() - self.failed_at >= self.wait_seconds
+        return waited and self.credit >= self.wait_successes
 
     def on_rate_limited(self, level: int, epoch: int) -> None:
         """A call sent as the ``level``-th in flight got a transient 429."""
         if epoch != self.epoch:
             return  # sent before the last decrease: already accounted for
+        ceiling = max(level, 2)
+        if ceiling == self.ceiling:  # a failed probe: the cap has not moved, wait longer
+            self.wait_seconds = min(self.wait_seconds * 2, PROBE_WAIT_MAX_SECONDS)
+            self.wait_successes = min(self.wait_successes * 2, PROBE_WAIT_MAX_SUCCESSES)
+        else:  # a new level: the cap moved (or was just found), start from the first waits
+            self._forget_ceiling()
         self.epoch += 1
-        self.ceiling = max(level, 2)
+        self.ceiling = ceiling
+        self.failed_at = self.clock()
         self.credit = 0
         self.limit = max(1.0, min(self.limit * BACKOFF_RATIO, float(level - 1)))
+
+    def _forget_ceiling(self) -> None:
+        self.ceiling = None
+        self.wait_seconds = PROBE_WAIT_SECONDS
+        self.wait_successes = PROBE_WAIT_SUCCESSES
 
 
 class _Waiter:

@@ -8,6 +8,7 @@ timeouts here are generous liveness bounds.
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -17,7 +18,10 @@ import pytest
 from modelscope_inference import ConcurrencyTimeoutError, ModelScopeClient, QuotaExhaustedError
 from modelscope_inference.chat import ChatRequest
 from modelscope_inference.limiter import (
-    PROBE_AFTER,
+    PROBE_WAIT_MAX_SECONDS,
+    PROBE_WAIT_MAX_SUCCESSES,
+    PROBE_WAIT_SECONDS,
+    PROBE_WAIT_SUCCESSES,
     AIMDState,
     ConcurrencyGate,
     adaptive_enabled,
@@ -106,15 +110,136 @@ def test_429s_of_calls_sent_before_a_cut_do_not_cut_again() -> None:
     assert state.limit == after_first
 
 
-def test_the_failed_level_is_tried_again_only_after_probe_after_successes() -> None:
-    state = AIMDState(limit=2.0)
+class FakeClock:
+    """Seconds that pass only when a test says so."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _saturated_calls(
+    state: AIMDState, clock: FakeClock, caps: list[int], seconds_per_call: float
+) -> int:
+    """Send one call at a time as the limit's top level against a cap (``caps[i]`` for call i),
+    as a saturated client would; the 429s it met."""
+    refused = 0
+    for cap in caps:
+        level = math.floor(state.limit)
+        if level > cap:
+            refused += 1
+            state.on_rate_limited(level, state.epoch)
+        else:
+            state.on_success(level, bound=16, epoch=state.epoch)
+        clock.now += seconds_per_call
+    return refused
+
+
+def test_the_failed_level_is_tried_again_after_both_waits() -> None:
+    clock = FakeClock()
+    state = AIMDState(limit=2.0, clock=clock)
     state.on_rate_limited(level=2, epoch=0)
     assert state.limit == 1.0
-    for _ in range(PROBE_AFTER - 1):
+    for _ in range(PROBE_WAIT_SUCCESSES + 10):  # enough calls, too soon
+        state.on_success(level=1, bound=16)
+    assert state.limit == 1.0
+    clock.now = PROBE_WAIT_SECONDS
+    state.on_success(level=1, bound=16)
+    assert state.limit == 2.0
+
+
+def test_a_probe_needs_its_successes_even_when_slow_calls_make_the_time_pass() -> None:
+    clock = FakeClock()
+    state = AIMDState(limit=2.0, clock=clock)
+    state.on_rate_limited(level=2, epoch=0)
+    clock.now = 100.0
+    for _ in range(PROBE_WAIT_SUCCESSES - 1):
         state.on_success(level=1, bound=16)
     assert state.limit == 1.0
     state.on_success(level=1, bound=16)
     assert state.limit == 2.0
+
+
+def test_each_failed_probe_of_the_same_level_doubles_both_waits_up_to_the_maximum() -> None:
+    state = AIMDState(limit=2.0, clock=FakeClock())
+    waits = []
+    for _ in range(12):
+        state.on_rate_limited(level=2, epoch=state.epoch)
+        waits.append((state.wait_seconds, state.wait_successes))
+    assert waits[:3] == [
+        (PROBE_WAIT_SECONDS, PROBE_WAIT_SUCCESSES),
+        (2 * PROBE_WAIT_SECONDS, 2 * PROBE_WAIT_SUCCESSES),
+        (4 * PROBE_WAIT_SECONDS, 4 * PROBE_WAIT_SUCCESSES),
+    ]
+    assert waits[-1] == (PROBE_WAIT_MAX_SECONDS, PROBE_WAIT_MAX_SUCCESSES)
+
+
+def test_a_probe_that_succeeds_starts_the_waits_again() -> None:
+    state = AIMDState(limit=2.0, clock=FakeClock())
+    for _ in range(4):
+        state.on_rate_limited(level=2, epoch=state.epoch)
+    state.on_success(level=2, bound=16)
+    assert (state.ceiling, state.wait_seconds, state.wait_successes) == (
+        None,
+        PROBE_WAIT_SECONDS,
+        PROBE_WAIT_SUCCESSES,
+    )
+
+
+def test_a_429_at_another_level_starts_the_waits_again() -> None:
+    state = AIMDState(limit=6.0, clock=FakeClock())
+    for _ in range(4):
+        state.on_rate_limited(level=6, epoch=state.epoch)
+    state.on_rate_limited(level=3, epoch=state.epoch)  # the cap fell
+    assert (state.ceiling, state.wait_seconds, state.wait_successes) == (
+        3,
+        PROBE_WAIT_SECONDS,
+        PROBE_WAIT_SUCCESSES,
+    )
+
+
+def test_a_steady_cap_costs_a_logarithmic_count_of_429s() -> None:
+    # One minute of 50-ms calls at cap 1: failed probes at ~1, 3, 7, 15, 31 s after the first.
+    clock = FakeClock()
+    state = AIMDState(clock=clock)
+    refused = _saturated_calls(state, clock, [1] * 1200, seconds_per_call=0.05)
+    assert refused <= 1 + math.ceil(math.log2(60 / PROBE_WAIT_SECONDS))
+    assert state.limit == 1.0
+
+
+def test_a_long_steady_cap_stays_well_within_the_429_budget() -> None:
+    for cap, seconds_per_call in [(1, 0.05), (3, 0.05), (8, 0.01), (1, 10.0)]:
+        clock = FakeClock()
+        state = AIMDState(clock=clock)
+        refused = _saturated_calls(state, clock, [cap] * 20_000, seconds_per_call)
+        assert refused / 20_000 <= 0.03, (cap, seconds_per_call, refused)
+        assert math.floor(state.limit) <= cap
+
+
+def test_a_raised_cap_is_found_by_the_next_due_probe() -> None:
+    clock = FakeClock()
+    state = AIMDState(clock=clock)
+    _saturated_calls(state, clock, [1] * 200, seconds_per_call=0.05)  # 10 s at cap 1
+    assert state.limit == 1.0
+    raised = clock.now
+    due = state.failed_at + state.wait_seconds
+    assert due - raised <= 8.0  # failed probes at 1, 3, 7 s: the next due at 15 s
+    calls_before_due = math.ceil((due - raised) / 0.05)
+    _saturated_calls(state, clock, [4] * calls_before_due, seconds_per_call=0.05)
+    assert state.limit == 1.0  # not before its probe is due
+    _saturated_calls(state, clock, [4] * 20, seconds_per_call=0.05)
+    assert math.floor(state.limit) == 4  # then within 20 calls: 1 -> 2 -> 3 -> 4 (5 fails)
+    assert state.ceiling == 5
+
+
+def test_a_lowered_cap_backs_off_to_it() -> None:
+    clock = FakeClock()
+    state = AIMDState(limit=8.0, clock=clock)
+    refused = _saturated_calls(state, clock, [2] * 20, seconds_per_call=0.05)
+    assert math.floor(state.limit) == 2
+    assert refused <= 4  # 8 -> 6 -> 4 -> 3 -> 2, one 429 per cut
 
 
 def test_a_success_at_the_failed_level_forgets_it() -> None:
