@@ -421,6 +421,24 @@ class ChatModelScope(BaseChatModel, ModelScopeConnection):
             return False
         return super()._should_stream(async_api=async_api, run_manager=run_manager, **kwargs)
 
+    def _streams_inside(
+        self,
+        run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None,
+        kwargs: Mapping[str, Any],
+        *,
+        async_api: bool,
+    ) -> bool:
+        """Whether an ``invoke`` streams internally: langchain-core's own rule, asked only when
+        one of its reasons to stream is there (``stream=True``, ``streaming=True``, a callback
+        handler); without any, the answer is no, and asking costs ~6 µs a call under load
+        (bench: concurrency)."""
+        handlers = run_manager.handlers if run_manager is not None else None
+        if not (kwargs.get("stream") or self.streaming is True or handlers):
+            return False
+        return BaseChatModel._should_stream(
+            self, async_api=async_api, run_manager=run_manager, **kwargs
+        )
+
     def _generate(
         self,
         messages: list[BaseMessage],
@@ -428,7 +446,7 @@ class ChatModelScope(BaseChatModel, ModelScopeConnection):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        if BaseChatModel._should_stream(self, async_api=False, run_manager=run_manager, **kwargs):
+        if self._streams_inside(run_manager, kwargs, async_api=False):
             return _result_from_chunks(list(self._stream(messages, stop, run_manager, **kwargs)))
         result = self._core.chat.complete(self._chat_request(messages, stop, kwargs))
         return _chat_result(result)
@@ -440,7 +458,7 @@ class ChatModelScope(BaseChatModel, ModelScopeConnection):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        if BaseChatModel._should_stream(self, async_api=True, run_manager=run_manager, **kwargs):
+        if self._streams_inside(run_manager, kwargs, async_api=True):
             stream = self._astream(messages, stop, run_manager, **kwargs)
             return _result_from_chunks([chunk async for chunk in stream])
         result = await self._core.chat.acomplete(self._chat_request(messages, stop, kwargs))

@@ -98,7 +98,7 @@ class Usage:
     @classmethod
     def from_wire(cls, usage: object) -> Usage | None:
         """Parse an OpenAI ``usage`` object; None when absent or unusable."""
-        if not isinstance(usage, Mapping):
+        if not _is_mapping(usage):
             return None
         prompt, completion = _int(usage.get("prompt_tokens")), _int(usage.get("completion_tokens"))
         if prompt is None and completion is None:
@@ -111,10 +111,10 @@ class Usage:
             output_tokens=completion or 0,
             total_tokens=total if total is not None else (prompt or 0) + (completion or 0),
             reasoning_tokens=_int(details.get("reasoning_tokens"))
-            if isinstance(details, Mapping)
+            if _is_mapping(details)
             else None,
             cached_tokens=_int(prompt_details.get("cached_tokens"))
-            if isinstance(prompt_details, Mapping)
+            if _is_mapping(prompt_details)
             else None,
         )
 
@@ -324,8 +324,8 @@ def result_from_response(
         raise _invalid(response, model, "no choices in the answer")
     choices = []
     for position, raw in enumerate(raw_choices):
-        message = raw.get("message") if isinstance(raw, Mapping) else None
-        if not isinstance(message, Mapping):
+        message = raw.get("message") if _is_mapping(raw) else None
+        if not _is_mapping(message):
             raise _invalid(response, model, "a choice has no message")
         index = raw.get("index") if isinstance(raw.get("index"), int) else position
         choices.append(

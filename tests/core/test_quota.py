@@ -390,3 +390,22 @@ def test_success_with_zero_remaining_blocks_the_next_call(make_client: Any) -> N
     assert server.count == 1
     assert client.quota_status().resets_at is not None
     assert client.quota_status().resets_at - NOW < timedelta(days=1)
+
+
+@pytest.mark.parametrize(
+    "seen_at",
+    [
+        datetime(2026, 1, 1, 15, 59, 59, 999999, tzinfo=timezone.utc),  # 23:59:59.999999 +08
+        datetime(2026, 1, 1, 16, 0, tzinfo=timezone.utc),  # midnight in Shanghai
+        datetime(2026, 12, 31, 16, 0, 1, tzinfo=timezone.utc),  # a new year there
+        datetime(2024, 2, 28, 20, 0, tzinfo=timezone(timedelta(hours=-5))),  # leap day, -05:00
+        *(datetime(2026, 3, 1, tzinfo=timezone.utc) + timedelta(minutes=37 * k) for k in range(80)),
+    ],
+)
+def test_the_reset_time_in_metadata_is_the_next_shanghai_midnight(seen_at: datetime) -> None:
+    from modelscope_inference.ratelimit import QuotaStatus, next_reset, next_reset_iso
+
+    assert next_reset_iso(seen_at) == next_reset(seen_at).isoformat()
+    assert QuotaStatus(account_remaining=1, seen_at=seen_at).to_dict()["resets_at"] == (
+        next_reset(seen_at).isoformat()
+    )
