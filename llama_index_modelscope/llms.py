@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import AsyncGenerator, Generator, Sequence
@@ -215,6 +216,7 @@ def _closing_response(
 ) -> ChatResponse:
     """The response that ends an answer, with a plain-dict summary in ``raw`` (JSON-safe, no
     token) and token counts in ``additional_kwargs``."""
+    usage = _usage_kwargs(answer.usage)
     return ChatResponse(
         message=message,
         delta=delta,
@@ -223,11 +225,26 @@ def _closing_response(
             "model": answer.model,
             "request_id": answer.request_id,
             "finish_reason": finish_reason,
-            "usage": _usage_kwargs(answer.usage) or None,
+            "usage": dict(usage) or None,
             "quota": answer.quota.to_dict() if answer.quota else None,
             "warnings": list(answer.warnings),
         },
-        additional_kwargs={**_usage_kwargs(answer.usage), "model": answer.model},
+        additional_kwargs={**usage, "model": answer.model},
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _metadata(model: str, context_window: int | None, max_tokens: int | None) -> LLMMetadata:
+    """What :attr:`ModelScopeLLM.metadata` reports for this configuration: from the catalog's
+    families, which are fixed (what the service teaches at run time, thinking modes, is not
+    in it)."""
+    info = lookup(model)
+    return LLMMetadata(
+        context_window=context_window or info.context_window,
+        num_output=max_tokens or info.max_output or DEFAULT_NUM_OUTPUTS,
+        is_chat_model=True,
+        is_function_calling_model=info.is_chat and info.tool_calling,
+        model_name=model,
     )
 
 
@@ -367,15 +384,9 @@ class ModelScopeLLM(CoreClientMixin, FunctionCallingLLM):
 
     @property
     def metadata(self) -> LLMMetadata:
-        """Capabilities from the core catalog: no flags needed for agents."""
-        info = lookup(self.model)
-        return LLMMetadata(
-            context_window=self.context_window or info.context_window,
-            num_output=self.max_tokens or info.max_output or DEFAULT_NUM_OUTPUTS,
-            is_chat_model=True,
-            is_function_calling_model=info.is_chat and info.tool_calling,
-            model_name=self.model,
-        )
+        """Capabilities from the core catalog: no flags needed for agents. A copy of one made
+        per configuration: LlamaIndex reads it on every call (bench: concurrency)."""
+        return _metadata(self.model, self.context_window, self.max_tokens).model_copy()
 
     @property
     def quota_status(self) -> QuotaStatus:
