@@ -70,9 +70,10 @@ def evaluate_targets(cases: Cases) -> list[dict[str, Any]]:
             value = _row(cases, case, name, "linearity")
             label = f"{name} {case.split('_')[1]} 10×N / N"
             targets.append(_target(label, value, "9.0–11.0", lambda v: 9.0 <= v <= 11.0))
-    for name in OURS_CHAT:
-        value = _row(cases, "concurrency", name, "over_ideal")
-        targets.append(_target(f"{name} concurrent × ideal", value, "≤ 1.3", lambda v: v <= 1.3))
+    # Concurrency is judged against a raw aiohttp client of the same run (issue 13), which
+    # replaced the earlier "≤ 1.3× the ideal 100 ms": that bound was set for the hand-written
+    # HTTP/1.1 client issue 13 removed, and the aiohttp floor alone is 1.21–1.24× the ideal on
+    # the bench machine. ``over_ideal`` stays in each row's notes.
     value = _row(cases, "concurrency", CORE, "over_floor")
     targets.append(
         _target(f"{CORE} concurrent × aiohttp floor", value, "≤ 1.2", lambda v: v <= 1.2)
