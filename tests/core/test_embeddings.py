@@ -123,8 +123,21 @@ def test_base64_vectors_are_decoded_if_the_server_ignores_float(make_client: Any
         {"data": [{"index": 0, "embedding": [1.0]}, {"index": 0, "embedding": [2.0]}]},
         {"data": [{"index": 0, "embedding": "not base64!"}, {"index": 1, "embedding": [1.0]}]},
         {"embeddings": [[1.0], [2.0]]},
+        {"data": [{"index": 0, "embedding": [1.0, "2.0"]}, {"index": 1, "embedding": [1.0]}]},
+        {"data": [{"index": 0, "embedding": [None]}, {"index": 1, "embedding": [1.0]}]},
+        {"data": [{"index": 0, "embedding": [[1.0]]}, {"index": 1, "embedding": [1.0]}]},
+        {"data": [{"index": 0, "embedding": [10**400]}, {"index": 1, "embedding": [1.0]}]},
     ],
-    ids=["missing-vector", "duplicate-index", "bad-vector", "no-data-list"],
+    ids=[
+        "missing-vector",
+        "duplicate-index",
+        "bad-vector",
+        "no-data-list",
+        "a-string-in-a-vector",
+        "a-null-in-a-vector",
+        "a-list-in-a-vector",
+        "a-number-beyond-float",
+    ],
 )
 def test_incomplete_answers_are_invalid_not_silently_short(make_client: Any, body: Any) -> None:
     server = FakeServer(reply(200, body))
