@@ -162,16 +162,17 @@ def test_a_probe_needs_its_successes_even_when_slow_calls_make_the_time_pass() -
     assert state.limit == 2.0
 
 
-def test_each_failed_probe_of_the_same_level_doubles_both_waits_up_to_the_maximum() -> None:
+def test_failed_probes_double_the_wait_in_calls_then_in_seconds_up_to_the_maximum() -> None:
     state = AIMDState(limit=2.0, clock=FakeClock())
     waits = []
-    for _ in range(12):
+    for _ in range(16):
         state.on_rate_limited(level=2, epoch=state.epoch)
         waits.append((state.wait_seconds, state.wait_successes))
-    assert waits[:3] == [
-        (PROBE_WAIT_SECONDS, PROBE_WAIT_SUCCESSES),
-        (2 * PROBE_WAIT_SECONDS, 2 * PROBE_WAIT_SUCCESSES),
-        (4 * PROBE_WAIT_SECONDS, 4 * PROBE_WAIT_SUCCESSES),
+    calls_steps = int(math.log2(PROBE_WAIT_MAX_SUCCESSES // PROBE_WAIT_SUCCESSES))
+    assert waits[: calls_steps + 3] == [
+        *((PROBE_WAIT_SECONDS, PROBE_WAIT_SUCCESSES * 2**i) for i in range(calls_steps + 1)),
+        (2 * PROBE_WAIT_SECONDS, PROBE_WAIT_MAX_SUCCESSES),
+        (4 * PROBE_WAIT_SECONDS, PROBE_WAIT_MAX_SUCCESSES),
     ]
     assert waits[-1] == (PROBE_WAIT_MAX_SECONDS, PROBE_WAIT_MAX_SUCCESSES)
 
@@ -201,11 +202,15 @@ def test_a_429_at_another_level_starts_the_waits_again() -> None:
 
 
 def test_a_steady_cap_costs_a_logarithmic_count_of_429s() -> None:
-    # One minute of 50-ms calls at cap 1: failed probes at ~1, 3, 7, 15, 31 s after the first.
+    # Ten minutes of 50-ms calls at cap 1: failed probes after 4, 8 ... 64 calls (the seconds'
+    # floor first), then 2, 4 ... 64 s apart, then one per 64 s.
     clock = FakeClock()
     state = AIMDState(clock=clock)
-    refused = _saturated_calls(state, clock, [1] * 1200, seconds_per_call=0.05)
-    assert refused <= 1 + math.ceil(math.log2(60 / PROBE_WAIT_SECONDS))
+    refused = _saturated_calls(state, clock, [1] * 12_000, seconds_per_call=0.05)
+    in_calls = int(math.log2(PROBE_WAIT_MAX_SUCCESSES // PROBE_WAIT_SUCCESSES))
+    in_seconds = int(math.log2(PROBE_WAIT_MAX_SECONDS / PROBE_WAIT_SECONDS))
+    at_max = math.ceil(600 / PROBE_WAIT_MAX_SECONDS)
+    assert refused <= 1 + in_calls + in_seconds + at_max  # 1 + 4 + 6 + 10 = 21 of 12,000
     assert state.limit == 1.0
 
 
@@ -223,11 +228,13 @@ def test_a_raised_cap_is_found_by_the_next_due_probe() -> None:
     state = AIMDState(clock=clock)
     _saturated_calls(state, clock, [1] * 200, seconds_per_call=0.05)  # 10 s at cap 1
     assert state.limit == 1.0
-    raised = clock.now
-    due = state.failed_at + state.wait_seconds
-    assert due - raised <= 8.0  # failed probes at 1, 3, 7 s: the next due at 15 s
-    calls_before_due = math.ceil((due - raised) / 0.05)
-    _saturated_calls(state, clock, [4] * calls_before_due, seconds_per_call=0.05)
+    # The next probe waits for both: the seconds since the last failed one, and the calls.
+    seconds_left = state.failed_at + state.wait_seconds - clock.now
+    calls_left = state.wait_successes - state.credit
+    not_before = max(int(seconds_left / 0.05), calls_left)
+    assert not_before >= 2
+    assert not_before * 0.05 <= PROBE_WAIT_MAX_SUCCESSES * 0.05  # within 64 calls here: 3.2 s
+    _saturated_calls(state, clock, [4] * (not_before - 1), seconds_per_call=0.05)
     assert state.limit == 1.0  # not before its probe is due
     _saturated_calls(state, clock, [4] * 20, seconds_per_call=0.05)
     assert math.floor(state.limit) == 4  # then within 20 calls: 1 -> 2 -> 3 -> 4 (5 fails)
@@ -285,6 +292,52 @@ def test_threads_and_tasks_share_one_limit() -> None:
         return await asyncio.wait_for(task, LIVENESS)
 
     assert asyncio.run(main()) == 1
+    assert limiter.in_flight == 0
+
+
+def _trial_under_way(limiter: Any) -> Any:
+    """Grow the limit to 2 (one call succeeds alone), then hold a call at level 2, untried,
+    while the call below it has ended: the slot of the trial."""
+    first = limiter.acquire(bound=16, timeout=LIVENESS)
+    limiter.release(first, rate_limited=False, succeeded=True)
+    assert limiter.limit == 2
+    below = limiter.acquire(bound=16, timeout=LIVENESS)
+    trial = limiter.acquire(bound=16, timeout=LIVENESS)
+    assert (below.trial, trial.level, trial.trial) == (False, 2, True)
+    limiter.release(below, rate_limited=False, succeeded=True)
+    return trial
+
+
+def test_a_level_not_yet_shown_to_work_is_tried_by_one_call_at_a_time() -> None:
+    limiter = limiter_for("ms-t", "http://h/v1", "m")
+    trial = _trial_under_way(limiter)
+    # One slot is free under the limit, but it is level 2 again, still untried: wait.
+    with pytest.raises(ConcurrencyTimeoutError):
+        limiter.acquire(bound=16, timeout=0.05)
+    limiter.release(trial, rate_limited=False, succeeded=True)
+    after = limiter.acquire(bound=16, timeout=0)  # level 2 worked: no waiting now
+    other = limiter.acquire(bound=16, timeout=0)
+    assert (after.level, after.trial, other.level, other.trial) == (1, False, 2, False)
+    for slot in (after, other):
+        limiter.release(slot, rate_limited=False, succeeded=False)
+    assert limiter.in_flight == 0
+
+
+def test_a_trial_that_meets_a_429_lets_the_waiting_call_go_below_it() -> None:
+    limiter = limiter_for("ms-t", "http://h/v1", "m")
+    trial = _trial_under_way(limiter)
+
+    async def main() -> Any:
+        waiting = asyncio.ensure_future(limiter.aacquire(bound=16, timeout=LIVENESS))
+        await asyncio.sleep(0.05)
+        assert not waiting.done()  # held back by the trial
+        limiter.release(trial, rate_limited=True, succeeded=False)
+        return await asyncio.wait_for(waiting, LIVENESS)
+
+    again = asyncio.run(main())
+    assert limiter.limit == 1
+    assert (again.level, again.trial) == (1, False)
+    limiter.release(again, rate_limited=False, succeeded=False)
     assert limiter.in_flight == 0
 
 
