@@ -82,7 +82,9 @@ def model_rows(ids: Sequence[str], kind: str | None) -> list[tuple[str, ...]]:
         tools = "yes" if info.tool_calling else "no"
         thinking = info.thinking if info.is_chat else "-"
         family = info.family if info.known else "? (defaults)"
-        rows.append((model_id, info.kind, thinking, tools, _context(info.context_window), family))
+        # An image model reads a prompt, not a conversation: no context window to show.
+        context = "-" if info.kind == "image" else _context(info.context_window)
+        rows.append((model_id, info.kind, thinking, tools, context, family))
     return rows
 
 

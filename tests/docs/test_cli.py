@@ -125,6 +125,15 @@ def test_models_filters_by_kind(sim: Simulator, capsys: pytest.CaptureFixture[st
     assert all(line.split()[1] == "embedding" for line in rows)
 
 
+def test_models_shows_no_context_window_for_image_models(
+    sim: Simulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["models", "--kind", "image", "--base-url", sim.base_url]) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("Qwen/Qwen-Image "))
+    assert row.split() == ["Qwen/Qwen-Image", "image", "-", "no", "-", "qwen-image"]
+
+
 def test_models_marks_ids_of_unknown_families(capsys: pytest.CaptureFixture[str]) -> None:
     with Simulator(models=["SomeOrg/Brand-New-Model"]) as sim:
         assert main(["models", "--base-url", sim.base_url]) == 0
