@@ -121,22 +121,26 @@ class OracleGate:
         self._dispatch()
 
     @asynccontextmanager
-    async def ahold(self, model: str) -> AsyncIterator[None]:
+    async def ahold(self, model: str) -> AsyncIterator[Callable[[], None]]:
         await self._enter()
         try:
-            yield
+            yield _accepted
         finally:
             self._leave()
 
     @contextmanager
-    def hold(self, model: str) -> Iterator[None]:
+    def hold(self, model: str) -> Iterator[Callable[[], None]]:
         while not self._free():  # the bench's calls are async; a thread or two may poll
             time.sleep(self.TICK)
         self.in_flight += 1
         try:
-            yield
+            yield _accepted
         finally:
             self.in_flight -= 1
+
+
+def _accepted() -> None:
+    """The oracle learns nothing from a request the service accepted."""
 
 
 class LlamaRateLimiter:

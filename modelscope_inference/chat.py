@@ -885,10 +885,11 @@ class ChatClient(GatedClient):
             inner = ExitStack()
             try:
                 # The slot is held until the stream ends or is closed (``inner`` joins ``stack``).
-                inner.enter_context(self.concurrency.hold(plan.model))
+                accepted = inner.enter_context(self.concurrency.hold(plan.model))
                 events = inner.enter_context(
                     self.transport.stream(CHAT_PATH, plan.body, model=plan.model)
                 )
+                accepted()  # the stream opened: its concurrency level works
                 state = StreamState.for_plan(plan)
                 iterator = iter(events)
                 first = _read_until_output(iterator, state)
@@ -935,10 +936,11 @@ class ChatClient(GatedClient):
         ]:
             inner = AsyncExitStack()
             try:
-                await inner.enter_async_context(self.concurrency.ahold(plan.model))
+                accepted = await inner.enter_async_context(self.concurrency.ahold(plan.model))
                 events = await inner.enter_async_context(
                     self.transport.astream(CHAT_PATH, plan.body, model=plan.model)
                 )
+                accepted()  # the stream opened: its concurrency level works
                 state = StreamState.for_plan(plan)
                 iterator = events.__aiter__()
                 inner.push_async_callback(iterator.aclose)  # closed, not left to the GC

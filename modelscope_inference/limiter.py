@@ -19,10 +19,12 @@ The algorithm is AIMD with a remembered ceiling (TCP Reno's window, plus CUBIC's
   calls up to ``PROBE_WAIT_MAX_SUCCESSES``, then the wait in seconds up to
   ``PROBE_WAIT_MAX_SECONDS``, and a probe that succeeds, or a 429 at another level (the cap
   moved), starts again from the first waits;
-- a level that no call has succeeded at since the last decrease (a probe, or a step of the
-  climb) is tried by one call at a time: when it is over the cap one 429 says so, not one for
-  every call that took a slot at that level before the answer came (in this process; with a
-  shared store the slot leases bound every process's calls instead).
+- a level above those shown to work (a call succeeded there, and no cut went below it since:
+  a probe, or a step of the climb) is tried by one call at a time: when it is over the cap
+  one 429 says so, not one for every call that took a slot at that level before the answer
+  came. The trial ends with the call, or for a stream as soon as it opens (the service
+  refuses an over-cap call at once). In this process; with a shared store the slot leases
+  bound every process's calls instead.
 
 Why the probe waits are what they are: the service moves its cap with its load, on a
 wall-clock scale, so noticing a raised cap should take about a second whatever the call rate
@@ -126,7 +128,7 @@ BACKOFF_RATIO = 0.75
 # Before trying again a level that failed: seconds since its 429 and saturated successes one
 # below it, both needed; each failed probe of that level doubles the calls up to their maximum,
 # then the seconds up to theirs. Over a steady cap of 50-ms calls: failed probes after ~1, 1, 1,
-# 1.6, 3.2 s, then 2, 4 ... 64 s apart, then one per 64 s (and per >= 64 calls).
+# 1.6, 3.2 s, then 3.2 (64 calls), 4, 8 ... 64 s apart, then one per 64 s.
 PROBE_WAIT_SECONDS = 1.0
 PROBE_WAIT_SUCCESSES = 4
 PROBE_WAIT_MAX_SECONDS = 64.0
@@ -366,6 +368,14 @@ class AIMDState:
         self.wait_seconds = PROBE_WAIT_SECONDS
         self.wait_successes = PROBE_WAIT_SUCCESSES
 
+    def restart_waits(self) -> None:
+        """A new failed level learned from elsewhere (a shared store): the first waits, from
+        now, as if the 429 had come here."""
+        self.wait_seconds = PROBE_WAIT_SECONDS
+        self.wait_successes = PROBE_WAIT_SUCCESSES
+        self.failed_at = self.clock()
+        self.credit = 0
+
 
 class _Waiter:
     """One caller waiting for a slot: a thread (``event``) or a task (``future`` on ``loop``)."""
@@ -427,8 +437,8 @@ class ConcurrencyLimiter:
         self._state = AIMDState(limit=INITIAL_LIMIT)
         self._lock = threading.Lock()
         self._in_flight = 0
-        self._trying = False
-        """A :attr:`Slot.trial` call is in flight."""
+        self._trial: Slot | None = None
+        """The :attr:`Slot.trial` call in flight, if any."""
         self._waiters: deque[_Waiter] = deque()
         if self._shared is not None:
             self._adopt(self._shared.read(scope))
@@ -450,7 +460,7 @@ class ConcurrencyLimiter:
         level = self._in_flight + 1
         if level > min(math.floor(self._state.limit), bound):
             return False
-        return not (self._trying and level > self._state.proven)
+        return not (self._trial is not None and level > self._state.proven)
 
     def _take(self, bound: int) -> Slot:
         self._in_flight += 1
@@ -458,12 +468,28 @@ class ConcurrencyLimiter:
         # it is over the cap, one 429 says so, not one per call sent before the answer came.
         # (Within this process: with a shared store the levels are the store's.)
         trial = self._shared is None and self._in_flight > self._state.proven
-        self._trying = self._trying or trial
-        return Slot(self._in_flight, self._state.epoch, bound, trial=trial)
+        slot = Slot(self._in_flight, self._state.epoch, bound, trial=trial)
+        if trial:
+            self._trial = slot
+        return slot
 
     def _end_trial(self, slot: Slot | None) -> None:
-        if slot is not None and slot.trial:
-            self._trying = False
+        if slot is not None and slot is self._trial:
+            self._trial = None
+
+    def answered(self, slot: Slot) -> None:
+        """The service accepted ``slot``'s call (a stream opened: an over-cap call is refused
+        at once), so its level works: a trial ends here, not when the stream does.
+
+        Example:
+            >>> limiter.answered(slot)  # the stream's 200 came
+        """
+        with self._lock:
+            if slot.epoch == self._state.epoch:
+                self._state.proven = max(self._state.proven, slot.level)
+            if slot is self._trial:
+                self._trial = None
+                self._dispatch()
 
     def _try_take(self, bound: int) -> Slot | None:
         """A slot now, when nobody waits ahead and the limit allows (under the lock)."""
@@ -479,7 +505,12 @@ class ConcurrencyLimiter:
             # may be granted in between): what the service will see on arrival.
             waiter.slot = self._take(waiter.bound)
             waiter.granted = True
-            waiter.wake()
+            try:
+                waiter.wake()
+            except RuntimeError:  # its event loop is closed: nobody will take the slot
+                waiter.granted = False
+                self._in_flight -= 1
+                self._end_trial(waiter.slot)
 
     def _granted_slot(self, waiter: _Waiter) -> Slot:
         assert waiter.slot is not None
@@ -492,7 +523,7 @@ class ConcurrencyLimiter:
                 self._in_flight -= 1
                 self._end_trial(waiter.slot)
                 self._dispatch()
-            else:
+            elif waiter in self._waiters:  # (not if its closed loop made it lose its turn)
                 self._waiters.remove(waiter)
                 self._dispatch()  # the head may have been blocked by this waiter's bound
 
@@ -517,7 +548,12 @@ class ConcurrencyLimiter:
             waiter = _Waiter(bound)
             self._waiters.append(waiter)
         assert waiter.event is not None
-        if waiter.event.wait(timeout):
+        try:
+            woken = waiter.event.wait(timeout)
+        except BaseException:  # KeyboardInterrupt, say: the queue must not keep a dead waiter
+            self._give_up(waiter)
+            raise
+        if woken:
             with self._lock:
                 return self._granted_slot(waiter)
         with self._lock:
@@ -543,12 +579,13 @@ class ConcurrencyLimiter:
         assert waiter.future is not None
         try:
             await asyncio.wait_for(asyncio.shield(waiter.future), timeout)
-        except (asyncio.TimeoutError, asyncio.CancelledError) as exc:
+        except BaseException as exc:  # a timeout, a cancellation, its loop closing under it
+            timed_out = isinstance(exc, asyncio.TimeoutError)
             with self._lock:
-                if waiter.granted and not isinstance(exc, asyncio.CancelledError):
+                if waiter.granted and timed_out:
                     return self._granted_slot(waiter)
             self._give_up(waiter)
-            if isinstance(exc, asyncio.CancelledError):
+            if not timed_out:
                 raise
             raise self._timeout_error(timeout) from None
         with self._lock:
@@ -604,6 +641,9 @@ class ConcurrencyLimiter:
         if shared.limit < state.limit:
             state.epoch += 1
             state.credit = 0
+        if shared.ceiling is not None and shared.ceiling != state.ceiling:
+            # A level failed elsewhere just now: probe it after the first waits, from now.
+            state.restart_waits()
         state.limit, state.ceiling = shared.limit, shared.ceiling
 
     def _try_lease(self, bound: int) -> Slot | None:
@@ -756,6 +796,10 @@ def forget_limits() -> None:
         _generation += 1
 
 
+def _accepted_anyway() -> None:
+    """What an off gate gives for "the service accepted the request": nothing to learn."""
+
+
 def _rate_limited(exc: BaseException | None) -> bool:
     """A transient 429 (not a spent quota, which is a separate class and no sign of load)."""
     return isinstance(exc, caught.RateLimitError)
@@ -813,30 +857,32 @@ class ConcurrencyGate:
         return limiter
 
     @contextmanager
-    def hold(self, model: str) -> Iterator[None]:
-        """Hold a slot of ``model`` around one request (a thread waits for it)."""
+    def hold(self, model: str) -> Iterator[Callable[[], None]]:
+        """Hold a slot of ``model`` around one request (a thread waits for it); what it gives
+        is to be called once the service has accepted the request (a stream's 200), which
+        ends a trial of a new level before the stream does."""
         if not self.enabled:
-            yield
+            yield _accepted_anyway
             return
         limiter = self.limiter(model)
         slot = limiter.acquire(bound=self.max_concurrency, timeout=self.timeout)
         try:
-            yield
+            yield functools.partial(limiter.answered, slot)
         except BaseException as exc:
             limiter.release(slot, rate_limited=_rate_limited(exc), succeeded=False)
             raise
         limiter.release(slot, rate_limited=False, succeeded=True)
 
     @asynccontextmanager
-    async def ahold(self, model: str) -> AsyncIterator[None]:
+    async def ahold(self, model: str) -> AsyncIterator[Callable[[], None]]:
         """Async twin of :meth:`hold` (a task waits; cancellation frees what it held)."""
         if not self.enabled:
-            yield
+            yield _accepted_anyway
             return
         limiter = self.limiter(model)
         slot = await limiter.aacquire(bound=self.max_concurrency, timeout=self.timeout)
         try:
-            yield
+            yield functools.partial(limiter.answered, slot)
         except BaseException as exc:
             if slot.lease is None:  # this process only: no I/O, no thread
                 limiter.release(slot, rate_limited=_rate_limited(exc), succeeded=False)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import math
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -26,36 +25,21 @@ from modelscope_inference.limiter import (
     ConcurrencyGate,
     adaptive_enabled,
     existing_limiter,
-    forget_limits,
     limiter_for,
 )
 from modelscope_inference.simulator import Simulator
 from modelscope_inference.simulator.concurrency import ConcurrencyBook
 
+from . import limiter_fixtures
+from .limiter_fixtures import LIVENESS
+
+# The shared fixtures, found by pytest under these names.
+fresh_limits = limiter_fixtures.fresh_limits
+sim_session = limiter_fixtures.sim_session
+sim = limiter_fixtures.sim
+
 CHAT = "Qwen/Qwen3-8B"
 EMBED = "Qwen/Qwen3-Embedding-0.6B"
-LIVENESS = 30.0  # seconds: only a hung test ever reaches it
-
-
-@pytest.fixture(autouse=True)
-def _fresh_limits(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.delenv("MODELSCOPE_ADAPTIVE_CONCURRENCY", raising=False)
-    forget_limits()
-    yield
-    forget_limits()
-
-
-@pytest.fixture(scope="module")
-def sim_session() -> Iterator[Simulator]:
-    with Simulator() as sim:
-        yield sim
-
-
-@pytest.fixture
-def sim(sim_session: Simulator) -> Iterator[Simulator]:
-    sim_session.reset()
-    yield sim_session
-    sim_session.reset()
 
 
 def _client(sim: Simulator, **options: Any) -> ModelScopeClient:

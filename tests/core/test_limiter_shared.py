@@ -31,27 +31,21 @@ from modelscope_inference.limiter import (
     InProcessLimitStore,
     LimitScope,
     SharedLimitStore,
-    forget_limits,
     limiter_for,
 )
 from modelscope_inference.quota import utc_now
 from modelscope_inference.simulator import Fault, Simulator
 from modelscope_inference.store import namespace, open_store
 
+from . import limiter_fixtures
 from .processes import LIVENESS, Workers, sqlite_url, wait_until
+
+fresh_limits = limiter_fixtures.fresh_limits  # a shared fixture, found by pytest by its name
 
 MODEL = "Qwen/Qwen3-8B"
 WORKER = Path(__file__).with_name("limiter_worker.py")
 LEASE = 2.0  # seconds: short leases to wait out (the keeper renews at a third of it)
 WAIT = 30.0  # seconds: a slot wait that only a blocked event loop would ever reach
-
-
-@pytest.fixture(autouse=True)
-def _fresh_limits(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.delenv("MODELSCOPE_ADAPTIVE_CONCURRENCY", raising=False)
-    forget_limits()
-    yield
-    forget_limits()
 
 
 @pytest.fixture
