@@ -464,7 +464,7 @@ class ConcurrencyLimiter:
 
     def _take(self, bound: int) -> Slot:
         self._in_flight += 1
-        # A level no call of this epoch has succeeded at is tried by one call at a time: when
+        # A level not yet shown to work (above ``proven``) is tried by one call at a time: when
         # it is over the cap, one 429 says so, not one per call sent before the answer came.
         # (Within this process: with a shared store the levels are the store's.)
         trial = self._shared is None and self._in_flight > self._state.proven
@@ -487,9 +487,8 @@ class ConcurrencyLimiter:
         with self._lock:
             if slot.epoch == self._state.epoch:
                 self._state.proven = max(self._state.proven, slot.level)
-            if slot is self._trial:
-                self._trial = None
-                self._dispatch()
+            self._end_trial(slot)
+            self._dispatch()
 
     def _try_take(self, bound: int) -> Slot | None:
         """A slot now, when nobody waits ahead and the limit allows (under the lock)."""
